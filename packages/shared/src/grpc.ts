@@ -1,0 +1,155 @@
+// gRPC wiring shared by the three services: a server with the standard health service and
+// graceful shutdown, handlers that turn AwsErrors into statuses, and clients with deadlines.
+import * as grpc from "@grpc/grpc-js";
+import { HealthImplementation } from "grpc-health-check";
+import { AwsError, asAwsError, fromGrpcError, toGrpcError } from "./errors.js";
+import { type Caller, callerMetadata, readCaller } from "./caller.js";
+import type { Logger } from "./logger.js";
+
+export interface CallContext {
+  /** The caller named in metadata, if any; the domain decides whether that is enough. */
+  caller: Caller | undefined;
+  metadata: grpc.Metadata;
+}
+
+type UnaryImpl<H> = H extends grpc.handleUnaryCall<infer Req, infer Res>
+  ? (request: Req, ctx: CallContext) => Promise<Res>
+  : never;
+
+/** The async form of a generated `...Handlers` interface. */
+export type AsyncHandlers<H> = { [K in keyof H]: UnaryImpl<H[K]> };
+
+/**
+ * Adapts async handlers to grpc-js: each resolves with the response or rejects with an
+ * AwsError, which becomes the matching status; any other failure is logged and INTERNAL.
+ */
+export function adaptHandlers<H>(impl: AsyncHandlers<H>, log: Logger): H {
+  const out: Record<string, grpc.handleUnaryCall<unknown, unknown>> = {};
+  for (const [name, fn] of Object.entries(impl) as [string, (req: unknown, ctx: CallContext) => Promise<unknown>][]) {
+    out[name] = (call, callback) => {
+      const ctx: CallContext = { caller: readCaller(call.metadata), metadata: call.metadata };
+      fn(call.request, ctx).then(
+        (res) => callback(null, res),
+        (e: unknown) => {
+          if (!(e instanceof AwsError)) log.error({ err: e, method: name }, "unexpected failure");
+          callback(toGrpcError(asAwsError(e)) as grpc.ServiceError);
+        },
+      );
+    };
+  }
+  return out as H;
+}
+
+export interface ServiceRegistration {
+  definition: grpc.ServiceDefinition;
+  implementation: grpc.UntypedServiceImplementation;
+  /** Fully qualified name reported by grpc.health.v1, e.g. envelope.kms.v1.KeyManagementService. */
+  healthName: string;
+}
+
+export interface RunningGrpcServer {
+  server: grpc.Server;
+  health: HealthImplementation;
+  port: number;
+  /** Stops taking calls, lets calls in flight finish (up to graceMs), then closes. */
+  shutdown(graceMs?: number): Promise<void>;
+}
+
+const MAX_MESSAGE_BYTES = 8 * 1024 * 1024;
+
+export async function startGrpcServer(opts: {
+  host: string;
+  port: number;
+  services: ServiceRegistration[];
+  credentials?: grpc.ServerCredentials;
+}): Promise<RunningGrpcServer> {
+  const server = new grpc.Server({
+    "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
+    "grpc.max_send_message_length": MAX_MESSAGE_BYTES,
+  });
+  const status: Record<string, "SERVING" | "NOT_SERVING"> = { "": "SERVING" };
+  for (const s of opts.services) {
+    server.addService(s.definition, s.implementation);
+    status[s.healthName] = "SERVING";
+  }
+  const health = new HealthImplementation(status);
+  health.addToServer(server);
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(`${opts.host}:${opts.port}`, opts.credentials ?? grpc.ServerCredentials.createInsecure(), (err, p) =>
+      err ? reject(err) : resolve(p),
+    ),
+  );
+  return {
+    server,
+    health,
+    port,
+    shutdown: (graceMs = 5000) =>
+      new Promise<void>((resolve) => {
+        for (const name of Object.keys(status)) health.setStatus(name, "NOT_SERVING");
+        const timer = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, graceMs);
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      }),
+  };
+}
+
+export const clientOptions: grpc.ClientOptions = {
+  "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
+  "grpc.max_send_message_length": MAX_MESSAGE_BYTES,
+  "grpc.keepalive_time_ms": 30_000,
+};
+
+export interface CallOptions {
+  caller?: Caller;
+  /** Deadline for one attempt. Every call has one. */
+  timeoutMs?: number;
+  /** Retries after the first attempt, for failures that are retryable (UNAVAILABLE and the like). */
+  retries?: number;
+}
+
+type UnaryMethod<Req, Res> = (
+  request: Req,
+  metadata: grpc.Metadata,
+  options: grpc.CallOptions,
+  callback: (err: grpc.ServiceError | null, res?: Res) => void,
+) => grpc.ClientUnaryCall;
+
+/**
+ * Calls one unary method with a deadline and the caller's identity; a failure comes back as
+ * the AwsError the server sent. Only retryable failures are retried, with backoff.
+ */
+// The last overload of a generated client method is (argument, callback): infer from it.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type GeneratedMethod = (argument: any, callback: grpc.requestCallback<any>) => grpc.ClientUnaryCall;
+type ResponseOf<M> = M extends (argument: never, callback: grpc.requestCallback<infer R>) => grpc.ClientUnaryCall ? R : never;
+
+export function callUnary<M extends GeneratedMethod>(client: grpc.Client, method: M, request: Parameters<M>[0], opts?: CallOptions): Promise<ResponseOf<M>>;
+export function callUnary<Req, Res>(client: grpc.Client, method: UnaryMethod<Req, Res>, request: Req, opts?: CallOptions): Promise<Res>;
+export async function callUnary<Req, Res>(
+  client: grpc.Client,
+  method: UnaryMethod<Req, Res>,
+  request: Req,
+  opts: CallOptions = {},
+): Promise<Res> {
+  const attempts = 1 + (opts.retries ?? 2);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await new Promise<Res>((resolve, reject) => {
+        const md = opts.caller ? callerMetadata(opts.caller) : new grpc.Metadata();
+        const deadline = new Date(Date.now() + (opts.timeoutMs ?? 10_000));
+        method.call(client, request, md, { deadline }, (err, res) => (err ? reject(err) : resolve(res as Res)));
+      });
+    } catch (e) {
+      const err = fromGrpcError(e);
+      // UNAVAILABLE means the request never reached a handler, so retrying cannot repeat it.
+      const safeToRetry = (e as grpc.ServiceError).code === grpc.status.UNAVAILABLE;
+      if (attempt >= attempts || !safeToRetry) throw err;
+      await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** (attempt - 1)) * (0.5 + Math.random())));
+    }
+  }
+}

@@ -1,0 +1,16 @@
+// One ioredis connection per service, failing fast rather than queueing forever when Redis is away.
+import { Redis } from "ioredis";
+import type { Logger } from "./logger.js";
+
+export { Redis };
+
+export function connectRedis(url: string, log: Logger, name: string): Redis {
+  const redis = new Redis(url, {
+    connectionName: name,
+    maxRetriesPerRequest: 3,
+    enableOfflineQueue: true,
+    retryStrategy: (times) => Math.min(times * 200, 2000),
+  });
+  redis.on("error", (err) => log.warn({ err: err.message }, "redis connection error"));
+  return redis;
+}

@@ -1,0 +1,20 @@
+// Wiring only: configuration, stores, the service, and its two transports.
+import { connectRedis, createLogger, onShutdown, runMain, startGrpcServer } from "@envelope/shared";
+import { readConfig } from "./config.js";
+import { KeyStore } from "./store/keys.js";
+import { GrantStore } from "./store/grants.js";
+import { KeyManagementService } from "./service.js";
+import { kmsGrpcService } from "./grpc/server.js";
+import { kmsHttpEdge } from "./http/edge.js";
+
+const log = createLogger("kms");
+
+runMain(log, async () => {
+  const config = readConfig();
+  const redis = connectRedis(config.redisUrl, log, "kms");
+  const svc = new KeyManagementService(config.partition, config.masterKey, new KeyStore(redis), new GrantStore(redis), log);
+  const grpcServer = await startGrpcServer({ host: config.grpcHost, port: config.grpcPort, services: [kmsGrpcService(svc, log)] });
+  const http = kmsHttpEdge(svc, config.partition, log).listen(config.httpPort);
+  log.info({ grpcPort: grpcServer.port, httpPort: config.httpPort, account: config.partition.account, region: config.partition.region }, "kms ready");
+  onShutdown(log, [() => grpcServer.shutdown(), () => new Promise((r) => http.close(r)), () => redis.quit()]);
+});

@@ -1,0 +1,414 @@
+// The KMS operations. Inputs and outputs are in the AWS KMS API's own shape (PascalCase
+// members, Buffers for blobs); the gRPC and HTTP transports translate to and from it.
+// This layer reads and writes the stores, asks the domain to decide, and records spans.
+import { trace, type Span, SpanStatusCode } from "@opentelemetry/api";
+import { AwsError, type Caller, type Logger, type Partition, accountRootArn } from "@envelope/shared";
+import { type EncryptionContext, validateContext } from "./domain/encryption-context.js";
+import { blobKeyId, decryptBlob, encryptBlob, newKeyMaterial, randomDataKey, unwrapKeyMaterial, wrapKeyMaterial } from "./domain/crypto.js";
+import {
+  AWS_MANAGED_ALIASES, type KeyRecord, type KeyUse, aliasArn, assertUsable, keyArn, keyMetadata, newKeyId,
+  parseKeyReference, validateNewAliasName,
+} from "./domain/keys.js";
+import {
+  type Grant, type GrantedRequest, type GrantRequest, grantFingerprint, grantIdFromToken, grantListEntry, isGrantId,
+  newGrantId, newGrantToken, validateGrantRequest, validateGrantTokens,
+} from "./domain/grants.js";
+import { type KmsAction, accessDenied, authorize } from "./domain/authorize.js";
+import type { KeyStore } from "./store/keys.js";
+import type { GrantStore } from "./store/grants.js";
+
+type Input = Record<string, unknown>;
+const tracer = trace.getTracer("envelope-kms");
+const MAX_GRANTS_PER_KEY = 50_000;
+const MAX_PLAINTEXT = 4096;
+const MAX_CIPHERTEXT = 6144;
+
+const nowSeconds = () => Math.floor(Date.now() / 1000);
+
+function blob(value: unknown, member: string, max: number): Buffer {
+  if (!Buffer.isBuffer(value) || value.length === 0) {
+    throw new AwsError("ValidationException", `1 validation error detected: Value at '${member}' failed to satisfy constraint: Member must not be null or empty`);
+  }
+  if (value.length > max) {
+    throw new AwsError("ValidationException", `1 validation error detected: Value at '${member}' failed to satisfy constraint: Member must have length less than or equal to ${max}`);
+  }
+  return value;
+}
+
+function paging(input: Input, maxLimit: number, defaultLimit: number): { offset: number; limit: number } {
+  const { Limit, Marker } = input;
+  if (Limit !== undefined && (!Number.isInteger(Limit) || (Limit as number) < 1 || (Limit as number) > maxLimit)) {
+    throw new AwsError("ValidationException", `Limit must be an integer from 1 to ${maxLimit}.`);
+  }
+  let offset = 0;
+  if (Marker !== undefined) {
+    if (typeof Marker !== "string" || !/^\d{1,9}$/.test(Marker)) throw new AwsError("InvalidMarkerException", "The marker is not valid: pass the NextMarker of a previous response.");
+    offset = Number(Marker);
+  }
+  return { offset, limit: (Limit as number | undefined) ?? defaultLimit };
+}
+
+const page = (offset: number, count: number, total: number) =>
+  offset + count < total ? { NextMarker: String(offset + count), Truncated: true } : { Truncated: false };
+
+export class KeyManagementService {
+  /** Unwrapped key material, in process memory only: never logged, never stored. */
+  private readonly material = new Map<string, Buffer>();
+
+  constructor(
+    private readonly p: Partition,
+    private readonly masterKey: Buffer,
+    private readonly keys: KeyStore,
+    private readonly grants: GrantStore,
+    private readonly log: Logger,
+  ) {}
+
+  /** Runs one operation in a span named kms.<Operation>, recording its outcome and error code. */
+  private op<T>(name: string, caller: Caller | undefined, fn: (span: Span) => Promise<T>): Promise<T> {
+    return tracer.startActiveSpan(`kms.${name}`, async (span) => {
+      span.setAttribute("rpc.method", name);
+      if (caller) {
+        span.setAttribute("aws.kms.caller_principal", caller.principal);
+        if (caller.viaService) span.setAttribute("aws.kms.via_service", caller.viaService);
+      }
+      try {
+        const out = await fn(span);
+        span.setAttribute("aws.kms.outcome", "allowed");
+        return out;
+      } catch (e) {
+        const code = e instanceof AwsError ? e.code : "KMSInternalException";
+        span.setAttribute("aws.kms.outcome", code === "AccessDeniedException" ? "denied" : "failed");
+        span.setAttribute("aws.kms.error_code", code);
+        span.setStatus({ code: SpanStatusCode.ERROR, message: code });
+        if (code === "AccessDeniedException") this.log.info({ operation: name, principal: caller?.principal, error: code }, "denied");
+        throw e;
+      } finally {
+        span.end();
+      }
+    });
+  }
+
+  // ---- keys and aliases ----
+
+  private newKey(keyManager: KeyRecord["keyManager"], description: string): KeyRecord {
+    const keyId = newKeyId();
+    const material = newKeyMaterial();
+    const key: KeyRecord = {
+      keyId,
+      arn: keyArn(this.p, keyId),
+      accountId: this.p.account,
+      creationDate: nowSeconds(),
+      description,
+      keyState: "Enabled",
+      keyManager,
+      wrappedMaterial: wrapKeyMaterial(this.masterKey, keyId, material),
+    };
+    this.material.set(keyId, material);
+    return key;
+  }
+
+  /** Resolves a KeyId parameter to a key, creating an AWS managed key on its first use. */
+  private async resolveKey(value: unknown, member = "KeyId", allowAlias = true): Promise<KeyRecord> {
+    const ref = parseKeyReference(this.p, value, member);
+    if (ref.kind === "key") {
+      const key = await this.keys.getKey(ref.keyId);
+      if (!key) throw new AwsError("NotFoundException", `Key '${keyArn(this.p, ref.keyId)}' does not exist`);
+      return key;
+    }
+    if (!allowAlias) throw new AwsError("NotFoundException", `Invalid keyId ${String(value)}: use a key id or key ARN, not an alias.`);
+    const alias = await this.keys.getAlias(ref.aliasName);
+    if (alias) {
+      const key = await this.keys.getKey(alias.targetKeyId);
+      if (key) return key;
+    }
+    const description = AWS_MANAGED_ALIASES[ref.aliasName];
+    if (!description) throw new AwsError("NotFoundException", `Alias ${aliasArn(this.p, ref.aliasName)} is not found.`);
+    const key = this.newKey("AWS", description);
+    const now = key.creationDate;
+    const keyId = await this.keys.createKeyWithAlias(key, { aliasName: ref.aliasName, targetKeyId: key.keyId, creationDate: now, lastUpdatedDate: now });
+    if (keyId === key.keyId) this.log.info({ keyId, alias: ref.aliasName }, "created AWS managed key on first use");
+    else this.material.delete(key.keyId); // another caller won the race; use its key
+    return keyId === key.keyId ? key : (await this.keys.getKey(keyId))!;
+  }
+
+  private keyMaterial(key: KeyRecord): Buffer {
+    let m = this.material.get(key.keyId);
+    if (!m) {
+      m = unwrapKeyMaterial(this.masterKey, key.keyId, key.wrappedMaterial);
+      this.material.set(key.keyId, m);
+    }
+    return m;
+  }
+
+  /** Decides the call (policy or grant) and records the key and the deciding grant on the span. */
+  private async authorize(span: Span, caller: Caller | undefined, action: KmsAction, key: KeyRecord, request?: GrantedRequest, use: KeyUse = "metadata") {
+    span.setAttribute("aws.kms.key_id", key.keyId);
+    span.setAttribute("aws.kms.key_arn", key.arn);
+    span.setAttribute("aws.kms.key_manager", key.keyManager);
+    const candidates = caller && request ? await this.grants.forGrantee(caller.principal, key.keyId) : [];
+    const decision = authorize(this.p, caller, action, key, candidates, request);
+    if (!decision.allowed) throw decision.error;
+    span.setAttribute("aws.kms.authorized_by", decision.via);
+    if (decision.via === "grant") span.setAttribute("aws.kms.grant_id", decision.grantId);
+    assertUsable(key, use);
+    return decision;
+  }
+
+  createKey(input: Input, caller: Caller | undefined) {
+    return this.op("CreateKey", caller, async () => {
+      const decision = authorize(this.p, caller, "CreateKey", undefined, []);
+      if (!decision.allowed) throw decision.error;
+      if (input.KeySpec !== undefined && input.KeySpec !== "SYMMETRIC_DEFAULT") {
+        throw new AwsError("UnsupportedOperationException", "Envelope supports only SYMMETRIC_DEFAULT keys.");
+      }
+      if (input.KeyUsage !== undefined && input.KeyUsage !== "ENCRYPT_DECRYPT") {
+        throw new AwsError("ValidationException", "KeyUsage must be ENCRYPT_DECRYPT for a SYMMETRIC_DEFAULT key.");
+      }
+      const description = input.Description ?? "";
+      if (typeof description !== "string" || description.length > 8192) throw new AwsError("ValidationException", "Description must be a string of at most 8192 characters.");
+      const key = this.newKey("CUSTOMER", description);
+      await this.keys.putKey(key);
+      this.log.info({ keyId: key.keyId }, "created customer managed key");
+      return { KeyMetadata: keyMetadata(key) };
+    });
+  }
+
+  describeKey(input: Input, caller: Caller | undefined) {
+    return this.op("DescribeKey", caller, async (span) => {
+      validateGrantTokens(input.GrantTokens);
+      const key = await this.resolveKey(input.KeyId);
+      await this.authorize(span, caller, "DescribeKey", key, { operation: "DescribeKey" });
+      return { KeyMetadata: keyMetadata(key) };
+    });
+  }
+
+  listKeys(input: Input, caller: Caller | undefined) {
+    return this.op("ListKeys", caller, async () => {
+      const decision = authorize(this.p, caller, "ListKeys", undefined, []);
+      if (!decision.allowed) throw decision.error;
+      const { offset, limit } = paging(input, 1000, 100);
+      const { ids, total } = await this.keys.listKeyIds(offset, limit);
+      return { Keys: ids.map((KeyId) => ({ KeyId, KeyArn: keyArn(this.p, KeyId) })), ...page(offset, ids.length, total) };
+    });
+  }
+
+  createAlias(input: Input, caller: Caller | undefined) {
+    return this.op("CreateAlias", caller, async (span) => {
+      const aliasName = validateNewAliasName(input.AliasName);
+      const key = await this.resolveKey(input.TargetKeyId, "TargetKeyId", false);
+      await this.authorize(span, caller, "CreateAlias", key);
+      if (key.keyState === "PendingDeletion") throw new AwsError("KMSInvalidStateException", `${key.arn} is pending deletion.`);
+      if (key.keyManager === "AWS") throw new AwsError("ValidationException", "An alias cannot point to an AWS managed key.");
+      const now = nowSeconds();
+      if (!(await this.keys.createAlias({ aliasName, targetKeyId: key.keyId, creationDate: now, lastUpdatedDate: now }))) {
+        throw new AwsError("AlreadyExistsException", `An alias with the name ${aliasArn(this.p, aliasName)} already exists`);
+      }
+      return {};
+    });
+  }
+
+  listAliases(input: Input, caller: Caller | undefined) {
+    return this.op("ListAliases", caller, async () => {
+      const decision = authorize(this.p, caller, "ListAliases", undefined, []);
+      if (!decision.allowed) throw decision.error;
+      const { offset, limit } = paging(input, 100, 50);
+      let aliases = await this.keys.listAliases();
+      if (input.KeyId !== undefined) {
+        const key = await this.resolveKey(input.KeyId, "KeyId", false);
+        aliases = aliases.filter((a) => a.targetKeyId === key.keyId);
+      }
+      const slice = aliases.slice(offset, offset + limit);
+      return {
+        Aliases: slice.map((a) => ({
+          AliasName: a.aliasName,
+          AliasArn: aliasArn(this.p, a.aliasName),
+          TargetKeyId: a.targetKeyId,
+          CreationDate: a.creationDate,
+          LastUpdatedDate: a.lastUpdatedDate,
+        })),
+        ...page(offset, slice.length, aliases.length),
+      };
+    });
+  }
+
+  // ---- cryptographic operations ----
+
+  private context(span: Span, value: unknown): EncryptionContext {
+    const context = validateContext(value);
+    // Encryption context is not secret: AWS writes it to CloudTrail so people can see why a key was used.
+    for (const [k, v] of Object.entries(context)) span.setAttribute(`aws.kms.encryption_context.${k}`, v);
+    return context;
+  }
+
+  encrypt(input: Input, caller: Caller | undefined) {
+    return this.op("Encrypt", caller, async (span) => {
+      validateGrantTokens(input.GrantTokens);
+      const plaintext = blob(input.Plaintext, "plaintext", MAX_PLAINTEXT);
+      const context = this.context(span, input.EncryptionContext);
+      const key = await this.resolveKey(input.KeyId);
+      await this.authorize(span, caller, "Encrypt", key, { operation: "Encrypt", context }, "cryptographic");
+      return { CiphertextBlob: encryptBlob(key.keyId, this.keyMaterial(key), plaintext, context), KeyId: key.arn, EncryptionAlgorithm: "SYMMETRIC_DEFAULT" };
+    });
+  }
+
+  decrypt(input: Input, caller: Caller | undefined) {
+    return this.op("Decrypt", caller, async (span) => {
+      validateGrantTokens(input.GrantTokens);
+      const ciphertext = blob(input.CiphertextBlob, "ciphertextBlob", MAX_CIPHERTEXT);
+      const context = this.context(span, input.EncryptionContext);
+      const keyId = blobKeyId(ciphertext);
+      const key = await this.keys.getKey(keyId);
+      if (!key) throw new AwsError("InvalidCiphertextException", "The ciphertext refers to a key that does not exist.");
+      if (input.KeyId !== undefined && input.KeyId !== "" && (await this.resolveKey(input.KeyId)).keyId !== key.keyId) {
+        throw new AwsError("IncorrectKeyException", "The key ID in the request does not identify the key that encrypted the ciphertext.");
+      }
+      await this.authorize(span, caller, "Decrypt", key, { operation: "Decrypt", context }, "cryptographic");
+      return { KeyId: key.arn, Plaintext: decryptBlob(this.keyMaterial(key), ciphertext, context), EncryptionAlgorithm: "SYMMETRIC_DEFAULT" };
+    });
+  }
+
+  private dataKeyLength(input: Input): number {
+    const { NumberOfBytes, KeySpec } = input;
+    if (NumberOfBytes !== undefined && KeySpec !== undefined) throw new AwsError("ValidationException", "Specify either NumberOfBytes or KeySpec, not both.");
+    if (NumberOfBytes !== undefined) {
+      if (!Number.isInteger(NumberOfBytes) || (NumberOfBytes as number) < 1 || (NumberOfBytes as number) > 1024) {
+        throw new AwsError("ValidationException", "NumberOfBytes must be an integer from 1 to 1024.");
+      }
+      return NumberOfBytes as number;
+    }
+    if (KeySpec === "AES_256") return 32;
+    if (KeySpec === "AES_128") return 16;
+    if (KeySpec === undefined) throw new AwsError("ValidationException", "Please specify either number of bytes or key spec.");
+    throw new AwsError("ValidationException", `KeySpec '${String(KeySpec)}' is not valid: use AES_256 or AES_128.`);
+  }
+
+  private async generate(name: "GenerateDataKey" | "GenerateDataKeyWithoutPlaintext", span: Span, input: Input, caller: Caller | undefined) {
+    validateGrantTokens(input.GrantTokens);
+    const length = this.dataKeyLength(input);
+    const context = this.context(span, input.EncryptionContext);
+    const key = await this.resolveKey(input.KeyId);
+    await this.authorize(span, caller, name, key, { operation: name, context }, "cryptographic");
+    const plaintext = randomDataKey(length);
+    return { key, plaintext, ciphertext: encryptBlob(key.keyId, this.keyMaterial(key), plaintext, context) };
+  }
+
+  generateDataKey(input: Input, caller: Caller | undefined) {
+    return this.op("GenerateDataKey", caller, async (span) => {
+      const { key, plaintext, ciphertext } = await this.generate("GenerateDataKey", span, input, caller);
+      return { CiphertextBlob: ciphertext, Plaintext: plaintext, KeyId: key.arn };
+    });
+  }
+
+  generateDataKeyWithoutPlaintext(input: Input, caller: Caller | undefined) {
+    return this.op("GenerateDataKeyWithoutPlaintext", caller, async (span) => {
+      const { key, plaintext, ciphertext } = await this.generate("GenerateDataKeyWithoutPlaintext", span, input, caller);
+      plaintext.fill(0);
+      return { CiphertextBlob: ciphertext, KeyId: key.arn };
+    });
+  }
+
+  // ---- grants ----
+
+  createGrant(input: Input, caller: Caller | undefined) {
+    return this.op("CreateGrant", caller, async (span) => {
+      validateGrantTokens(input.GrantTokens);
+      const request: GrantRequest = validateGrantRequest({
+        granteePrincipal: input.GranteePrincipal,
+        retiringPrincipal: input.RetiringPrincipal,
+        operations: input.Operations,
+        constraints: input.Constraints,
+        name: input.Name,
+      });
+      span.setAttribute("aws.kms.grantee_principal", request.granteePrincipal);
+      span.setAttribute("aws.kms.grant_operations", request.operations);
+      const constraint = request.constraints?.EncryptionContextEquals ?? request.constraints?.EncryptionContextSubset ?? {};
+      for (const [k, v] of Object.entries(constraint)) span.setAttribute(`aws.kms.grant_constraint.${k}`, v);
+      const key = await this.resolveKey(input.KeyId, "KeyId", false);
+      await this.authorize(span, caller, "CreateGrant", key, { operation: "CreateGrant", child: request }, "create-grant");
+      if (key.keyManager === "CUSTOMER" && (await this.grants.countForKey(key.keyId)) >= MAX_GRANTS_PER_KEY) {
+        throw new AwsError("LimitExceededException", `Key ${key.arn} has ${MAX_GRANTS_PER_KEY} grants, the most a key may have.`);
+      }
+      const grant: Grant = {
+        grantId: newGrantId(),
+        keyId: key.keyId,
+        keyArn: key.arn,
+        creationDate: nowSeconds(),
+        issuingAccount: accountRootArn(this.p),
+        ...request,
+      };
+      const grantId = await this.grants.create(grant, request.name ? grantFingerprint(key.keyId, request) : undefined);
+      span.setAttribute("aws.kms.created_grant_id", grantId);
+      if (grantId === grant.grantId) this.log.info({ grantId, keyId: key.keyId, grantee: request.granteePrincipal }, "created grant");
+      return { GrantId: grantId, GrantToken: newGrantToken(grantId) };
+    });
+  }
+
+  listGrants(input: Input, caller: Caller | undefined) {
+    return this.op("ListGrants", caller, async (span) => {
+      const key = await this.resolveKey(input.KeyId, "KeyId", false);
+      await this.authorize(span, caller, "ListGrants", key);
+      if (input.GrantId !== undefined && !isGrantId(input.GrantId)) throw new AwsError("InvalidGrantIdException", "GrantId must be 64 hexadecimal characters.");
+      if (input.GranteePrincipal !== undefined && typeof input.GranteePrincipal !== "string") throw new AwsError("ValidationException", "GranteePrincipal must be a string.");
+      const { offset, limit } = paging(input, 100, 50);
+      if (input.GrantId !== undefined || input.GranteePrincipal !== undefined) {
+        const all = (await this.grants.listForKey(key.keyId, 0, MAX_GRANTS_PER_KEY)).grants.filter(
+          (g) => (input.GrantId === undefined || g.grantId === input.GrantId) && (input.GranteePrincipal === undefined || g.granteePrincipal === input.GranteePrincipal),
+        );
+        const slice = all.slice(offset, offset + limit);
+        return { Grants: slice.map(grantListEntry), ...page(offset, slice.length, all.length) };
+      }
+      const { grants, total } = await this.grants.listForKey(key.keyId, offset, limit);
+      return { Grants: grants.map(grantListEntry), ...page(offset, grants.length, total) };
+    });
+  }
+
+  retireGrant(input: Input, caller: Caller | undefined) {
+    return this.op("RetireGrant", caller, async (span) => {
+      let grantId: string;
+      if (input.GrantToken !== undefined) {
+        grantId = grantIdFromToken(input.GrantToken);
+      } else {
+        if (input.KeyId === undefined || input.GrantId === undefined) {
+          throw new AwsError("ValidationException", "RetireGrant needs a GrantToken, or both KeyId (the key ARN) and GrantId.");
+        }
+        if (!isGrantId(input.GrantId)) throw new AwsError("InvalidGrantIdException", "GrantId must be 64 hexadecimal characters.");
+        grantId = input.GrantId;
+      }
+      const grant = await this.grants.get(grantId);
+      if (!grant) throw new AwsError("NotFoundException", `Grant ID ${grantId} not found`);
+      if (input.KeyId !== undefined && (await this.resolveKey(input.KeyId, "KeyId", false)).keyId !== grant.keyId) {
+        throw new AwsError("NotFoundException", `Grant ID ${grantId} not found for key ${String(input.KeyId)}`);
+      }
+      span.setAttribute("aws.kms.retired_grant_id", grantId);
+      const key = await this.keys.getKey(grant.keyId);
+      if (key) {
+        span.setAttribute("aws.kms.key_id", key.keyId);
+        span.setAttribute("aws.kms.key_arn", key.arn);
+      }
+      // Who may retire: the retiring principal; the grantee if the grant includes RetireGrant;
+      // principals of the issuing account by policy.
+      const asRetiree = caller && grant.retiringPrincipal === caller.principal;
+      if (!asRetiree) {
+        const decision = authorize(this.p, caller, "RetireGrant", key, [grant], { operation: "RetireGrant" });
+        if (!decision.allowed) throw accessDenied(caller, "RetireGrant", grant.keyArn, "the caller is neither the grant's retiring principal nor a grantee allowed to retire it");
+      }
+      await this.grants.delete(grant);
+      this.log.info({ grantId, keyId: grant.keyId }, "retired grant");
+      return {};
+    });
+  }
+
+  revokeGrant(input: Input, caller: Caller | undefined) {
+    return this.op("RevokeGrant", caller, async (span) => {
+      const key = await this.resolveKey(input.KeyId, "KeyId", false);
+      await this.authorize(span, caller, "RevokeGrant", key);
+      if (!isGrantId(input.GrantId)) throw new AwsError("InvalidGrantIdException", "GrantId must be 64 hexadecimal characters.");
+      const grant = await this.grants.get(input.GrantId);
+      if (!grant || grant.keyId !== key.keyId) throw new AwsError("NotFoundException", `Grant ID ${input.GrantId} not found`);
+      span.setAttribute("aws.kms.revoked_grant_id", grant.grantId);
+      await this.grants.delete(grant);
+      this.log.info({ grantId: grant.grantId, keyId: key.keyId }, "revoked grant");
+      return {};
+    });
+  }
+}

@@ -1,0 +1,38 @@
+// Clients a user would use: the AWS SDK v3 against the HTTP edges, and gRPC against the services.
+import * as grpc from "@grpc/grpc-js";
+import { KMSClient } from "@aws-sdk/client-kms";
+import { WorkSpacesClient } from "@aws-sdk/client-workspaces";
+import { loadEbs, loadKms, type ebs, type kms } from "@envelope/proto";
+import { type Caller, callUnary, serviceSessionArn, EBS_ROLE } from "@envelope/shared";
+
+export const PARTITION = { account: "111122223333", region: "us-west-2" };
+export const DIRECTORY = "d-1234abcd01";
+export const ALICE_SID = "S-1-5-21-277731876-1789304096-451871588-1107";
+
+export const DEMO_USERS = {
+  admin: { accessKeyId: "AKIAADMIN00000000001", secretAccessKey: "admin-secret" },
+  wsadmin: { accessKeyId: "AKIAWSADMIN000000001", secretAccessKey: "wsadmin-secret" },
+} as const;
+
+const host = process.env.ENVELOPE_HOST ?? "127.0.0.1";
+
+export const workspacesClient = (user: keyof typeof DEMO_USERS = "wsadmin") =>
+  new WorkSpacesClient({ endpoint: `http://${host}:4570`, region: PARTITION.region, credentials: DEMO_USERS[user] });
+export const kmsClient = (user: keyof typeof DEMO_USERS = "admin") =>
+  new KMSClient({ endpoint: `http://${host}:4571`, region: PARTITION.region, credentials: DEMO_USERS[user] });
+
+export const ebsSession = (workspaceId: string): Caller => ({
+  principal: serviceSessionArn(PARTITION, EBS_ROLE, workspaceId),
+  viaService: `ec2.${PARTITION.region}.amazonaws.com`,
+});
+
+export function kmsGrpc(): kms.KeyManagementServiceClient {
+  const Ctor = loadKms().envelope.kms.v1.KeyManagementService;
+  return new Ctor(`${host}:50051`, grpc.credentials.createInsecure());
+}
+export function ebsGrpc(): ebs.ElasticBlockStoreClient {
+  const Ctor = loadEbs().envelope.ebs.v1.ElasticBlockStore;
+  return new Ctor(`${host}:50052`, grpc.credentials.createInsecure());
+}
+
+export { callUnary };

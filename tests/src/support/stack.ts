@@ -1,0 +1,81 @@
+// Starts the Envelope stack from compose.yaml with testcontainers: only the services the
+// tests need (never Jaeger), each waited on until its healthcheck passes.
+import { existsSync } from "node:fs";
+import path from "node:path";
+import { DockerComposeEnvironment, type StartedDockerComposeEnvironment, Wait } from "testcontainers";
+
+export const ROOT = path.resolve(__dirname, "../../..");
+export const SERVICES = ["redis", "kms", "ebs", "workspaces"] as const;
+
+process.env.TESTCONTAINERS_RYUK_DISABLED ??= "true";
+
+/**
+ * Why Docker tests can't run here, or undefined when they can. With REQUIRE_DOCKER=1 a
+ * missing engine is a failure, not a skip.
+ */
+export function dockerSkipReason(): string | undefined {
+  const socket = process.env.DOCKER_HOST ?? "/var/run/docker.sock";
+  const reachable = process.env.DOCKER_HOST !== undefined || existsSync(socket);
+  if (reachable) return undefined;
+  const why = `no Docker engine reachable (${socket}); start one (../shared/docker/engine-up.sh) to run the system tests`;
+  if (process.env.REQUIRE_DOCKER === "1") throw new Error(`REQUIRE_DOCKER=1 but ${why}`);
+  return why;
+}
+
+export interface Stack {
+  env: StartedDockerComposeEnvironment;
+  /** Runs a command in a service's container and returns its output. */
+  exec(service: (typeof SERVICES)[number], command: string[]): Promise<string>;
+  logs(service: (typeof SERVICES)[number]): Promise<string>;
+  down(): Promise<void>;
+}
+
+export async function startStack(environment: Record<string, string> = {}): Promise<Stack> {
+  let compose = new DockerComposeEnvironment(ROOT, "compose.yaml").withBuild().withEnvironment({
+    OTEL_SDK_DISABLED: "true",
+    ...environment,
+  });
+  for (const s of SERVICES) compose = compose.withWaitStrategy(`${s}-1`, Wait.forHealthCheck());
+  const env = await compose.up([...SERVICES]);
+  return {
+    env,
+    async exec(service, command) {
+      const { output, exitCode } = await env.getContainer(`${service}-1`).exec(command);
+      if (exitCode !== 0) throw new Error(`${command.join(" ")} exited ${exitCode}: ${output}`);
+      return output;
+    },
+    async logs(service) {
+      const stream = await env.getContainer(`${service}-1`).logs();
+      // A finished read of what the container has logged so far.
+      return new Promise<string>((resolve) => {
+        let out = "";
+        stream.on("data", (d: Buffer | string) => (out += d.toString()));
+        const done = () => resolve(out);
+        stream.on("end", done);
+        setTimeout(() => {
+          stream.destroy();
+          done();
+        }, 2000);
+      });
+    },
+    async down() {
+      await env.down({ removeVolumes: true, timeout: 10_000 });
+    },
+  };
+}
+
+/** Polls fn until it returns a value, or fails after timeoutMs. */
+export async function eventually<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000, everyMs = 250): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < until) {
+    try {
+      const v = await fn();
+      if (v !== undefined) return v;
+    } catch (e) {
+      last = e;
+    }
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ""}`);
+}
