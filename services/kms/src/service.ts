@@ -6,14 +6,15 @@ import { AwsError, type Caller, type Logger, type Partition, accountRootArn } fr
 import { type EncryptionContext, validateContext } from "./domain/encryption-context.js";
 import { blobKeyId, decryptBlob, encryptBlob, newKeyMaterial, randomDataKey, unwrapKeyMaterial, wrapKeyMaterial } from "./domain/crypto.js";
 import {
-  AWS_MANAGED_ALIASES, type KeyRecord, type KeyUse, aliasArn, assertUsable, keyArn, keyMetadata, newKeyId,
+  AWS_MANAGED_ALIASES, type KeyRecord, type KeyUse, aliasArn, assertUsable, awsManagedKeyPolicy, defaultKeyPolicy, keyArn, keyMetadata, newKeyId,
   parseKeyReference, validateNewAliasName,
 } from "./domain/keys.js";
 import {
   type Grant, type GrantedRequest, type GrantRequest, grantFingerprint, grantIdFromToken, grantListEntry, isGrantId,
   newGrantId, newGrantToken, validateGrantRequest, validateGrantTokens,
 } from "./domain/grants.js";
-import { type KmsAction, accessDenied, authorize } from "./domain/authorize.js";
+import { type AuthorizationRequest, type KmsAction, accessDenied, authorize } from "./domain/authorize.js";
+import { type PolicyDocument, parsePolicy } from "./domain/policy.js";
 import type { KeyStore } from "./store/keys.js";
 import type { GrantStore } from "./store/grants.js";
 
@@ -24,6 +25,33 @@ const MAX_PLAINTEXT = 4096;
 const MAX_CIPHERTEXT = 6144;
 
 const nowSeconds = () => Math.floor(Date.now() / 1000);
+const ALLOW_ALL: PolicyDocument = { Version: "2012-10-17", Statement: [{ Effect: "Allow", Action: "*", Resource: "*" }] };
+
+/** The request's KMS condition keys, as policies see them. */
+function conditionKeys(caller: Caller | undefined, request: GrantedRequest | undefined): Record<string, string | boolean | string[]> {
+  if (!request) return {};
+  if (request.operation === "CreateGrant") {
+    const { child } = request;
+    const constraint = child.constraints?.EncryptionContextEquals ?? child.constraints?.EncryptionContextSubset ?? {};
+    return {
+      "kms:GrantOperations": child.operations,
+      "kms:GranteePrincipal": child.granteePrincipal,
+      ...(child.retiringPrincipal ? { "kms:RetiringPrincipal": child.retiringPrincipal } : {}),
+      // True only when an integrated AWS service creates the grant on the caller's behalf.
+      "kms:GrantIsForAWSResource": Boolean(caller?.viaService),
+      ...(child.constraints ? { "kms:GrantConstraintType": child.constraints.EncryptionContextEquals ? "EncryptionContextEquals" : "EncryptionContextSubset" } : {}),
+      ...Object.fromEntries(Object.entries(constraint).map(([k, v]) => [`kms:EncryptionContext:${k}`, v])),
+      "kms:EncryptionContextKeys": Object.keys(constraint),
+    };
+  }
+  if ("context" in request) {
+    return {
+      ...Object.fromEntries(Object.entries(request.context).map(([k, v]) => [`kms:EncryptionContext:${k}`, v])),
+      "kms:EncryptionContextKeys": Object.keys(request.context),
+    };
+  }
+  return {};
+}
 
 function blob(value: unknown, member: string, max: number): Buffer {
   if (!Buffer.isBuffer(value) || value.length === 0) {
@@ -90,7 +118,7 @@ export class KeyManagementService {
 
   // ---- keys and aliases ----
 
-  private newKey(keyManager: KeyRecord["keyManager"], description: string): KeyRecord {
+  private newKey(keyManager: KeyRecord["keyManager"], description: string, policy: string): KeyRecord {
     const keyId = newKeyId();
     const material = newKeyMaterial();
     const key: KeyRecord = {
@@ -101,6 +129,7 @@ export class KeyManagementService {
       description,
       keyState: "Enabled",
       keyManager,
+      policy,
       wrappedMaterial: wrapKeyMaterial(this.masterKey, keyId, material),
     };
     this.material.set(keyId, material);
@@ -121,9 +150,9 @@ export class KeyManagementService {
       const key = await this.keys.getKey(alias.targetKeyId);
       if (key) return key;
     }
-    const description = AWS_MANAGED_ALIASES[ref.aliasName];
-    if (!description) throw new AwsError("NotFoundException", `Alias ${aliasArn(this.p, ref.aliasName)} is not found.`);
-    const key = this.newKey("AWS", description);
+    const managed = AWS_MANAGED_ALIASES[ref.aliasName];
+    if (!managed) throw new AwsError("NotFoundException", `Alias ${aliasArn(this.p, ref.aliasName)} is not found.`);
+    const key = this.newKey("AWS", managed.description, awsManagedKeyPolicy(this.p, managed.service));
     const now = key.creationDate;
     const keyId = await this.keys.createKeyWithAlias(key, { aliasName: ref.aliasName, targetKeyId: key.keyId, creationDate: now, lastUpdatedDate: now });
     if (keyId === key.keyId) this.log.info({ keyId, alias: ref.aliasName }, "created AWS managed key on first use");
@@ -140,13 +169,38 @@ export class KeyManagementService {
     return m;
   }
 
-  /** Decides the call (policy or grant) and records the key and the deciding grant on the span. */
+  /**
+   * Identity-based policies of the caller. Until identities are loaded from an identity file,
+   * every IAM user of the account may do anything its signature asks (the edge accepts any
+   * well-formed SigV4 request); service sessions have none and rely on key policies and grants.
+   */
+  private identityPolicies(caller: Caller | undefined): PolicyDocument[] {
+    if (!caller || !/^arn:aws:iam::\d{12}:(user|role)\/|:root$/.test(caller.principal)) return [];
+    return [ALLOW_ALL];
+  }
+
+  /** Decides an action on no key (CreateKey, ListKeys, ListAliases). */
+  private authorizeAccount(caller: Caller | undefined, action: KmsAction): void {
+    const decision = authorize(this.p, { caller, identityPolicies: this.identityPolicies(caller), action });
+    if (!decision.allowed) throw decision.error;
+  }
+
+  /** Decides an action on a key and records the key and what allowed it on the span. */
   private async authorize(span: Span, caller: Caller | undefined, action: KmsAction, key: KeyRecord, request?: GrantedRequest, use: KeyUse = "metadata") {
     span.setAttribute("aws.kms.key_id", key.keyId);
     span.setAttribute("aws.kms.key_arn", key.arn);
     span.setAttribute("aws.kms.key_manager", key.keyManager);
-    const candidates = caller && request ? await this.grants.forGrantee(caller.principal, key.keyId) : [];
-    const decision = authorize(this.p, caller, action, key, candidates, request);
+    const req: AuthorizationRequest = {
+      caller,
+      identityPolicies: this.identityPolicies(caller),
+      action,
+      key,
+      keyPolicy: parsePolicy(key.policy ?? defaultKeyPolicy(this.p)),
+      conditions: conditionKeys(caller, request),
+      grants: caller && request ? await this.grants.forGrantee(caller.principal, key.keyId) : [],
+      ...(request ? { grantRequest: request } : {}),
+    };
+    const decision = authorize(this.p, req);
     if (!decision.allowed) throw decision.error;
     span.setAttribute("aws.kms.authorized_by", decision.via);
     if (decision.via === "grant") span.setAttribute("aws.kms.grant_id", decision.grantId);
@@ -156,8 +210,7 @@ export class KeyManagementService {
 
   createKey(input: Input, caller: Caller | undefined) {
     return this.op("CreateKey", caller, async () => {
-      const decision = authorize(this.p, caller, "CreateKey", undefined, []);
-      if (!decision.allowed) throw decision.error;
+      this.authorizeAccount(caller, "CreateKey");
       if (input.KeySpec !== undefined && input.KeySpec !== "SYMMETRIC_DEFAULT") {
         throw new AwsError("UnsupportedOperationException", "Envelope supports only SYMMETRIC_DEFAULT keys.");
       }
@@ -166,7 +219,10 @@ export class KeyManagementService {
       }
       const description = input.Description ?? "";
       if (typeof description !== "string" || description.length > 8192) throw new AwsError("ValidationException", "Description must be a string of at most 8192 characters.");
-      const key = this.newKey("CUSTOMER", description);
+      const policy = input.Policy === undefined ? defaultKeyPolicy(this.p) : input.Policy;
+      if (typeof policy !== "string") throw new AwsError("ValidationException", "Policy must be a JSON policy document, as a string.");
+      parsePolicy(policy);
+      const key = this.newKey("CUSTOMER", description, policy);
       await this.keys.putKey(key);
       this.log.info({ keyId: key.keyId }, "created customer managed key");
       return { KeyMetadata: keyMetadata(key) };
@@ -184,8 +240,7 @@ export class KeyManagementService {
 
   listKeys(input: Input, caller: Caller | undefined) {
     return this.op("ListKeys", caller, async () => {
-      const decision = authorize(this.p, caller, "ListKeys", undefined, []);
-      if (!decision.allowed) throw decision.error;
+      this.authorizeAccount(caller, "ListKeys");
       const { offset, limit } = paging(input, 1000, 100);
       const { ids, total } = await this.keys.listKeyIds(offset, limit);
       return { Keys: ids.map((KeyId) => ({ KeyId, KeyArn: keyArn(this.p, KeyId) })), ...page(offset, ids.length, total) };
@@ -209,8 +264,7 @@ export class KeyManagementService {
 
   listAliases(input: Input, caller: Caller | undefined) {
     return this.op("ListAliases", caller, async () => {
-      const decision = authorize(this.p, caller, "ListAliases", undefined, []);
-      if (!decision.allowed) throw decision.error;
+      this.authorizeAccount(caller, "ListAliases");
       const { offset, limit } = paging(input, 100, 50);
       let aliases = await this.keys.listAliases();
       if (input.KeyId !== undefined) {
@@ -389,8 +443,10 @@ export class KeyManagementService {
       // principals of the issuing account by policy.
       const asRetiree = caller && grant.retiringPrincipal === caller.principal;
       if (!asRetiree) {
-        const decision = authorize(this.p, caller, "RetireGrant", key, [grant], { operation: "RetireGrant" });
-        if (!decision.allowed) throw accessDenied(caller, "RetireGrant", grant.keyArn, "the caller is neither the grant's retiring principal nor a grantee allowed to retire it");
+        const decision = key
+          ? authorize(this.p, { caller, identityPolicies: this.identityPolicies(caller), action: "RetireGrant", key, keyPolicy: parsePolicy(key.policy ?? defaultKeyPolicy(this.p)), grants: [grant], grantRequest: { operation: "RetireGrant" } })
+          : undefined;
+        if (!decision?.allowed) throw accessDenied(caller, "RetireGrant", grant.keyArn, "the caller is neither the grant's retiring principal nor a grantee allowed to retire it");
       }
       await this.grants.delete(grant);
       this.log.info({ grantId, keyId: grant.keyId }, "retired grant");

@@ -3,7 +3,7 @@ import * as grpc from "@grpc/grpc-js";
 import { KMSClient } from "@aws-sdk/client-kms";
 import { WorkSpacesClient } from "@aws-sdk/client-workspaces";
 import { loadEbs, loadKms, type ebs, type kms } from "@envelope/proto";
-import { type Caller, callUnary, serviceSessionArn, EBS_ROLE } from "@envelope/shared";
+import { type Caller, callUnary, clientOptions, serviceSessionArn, EBS_ROLE } from "@envelope/shared";
 
 export const PARTITION = { account: "111122223333", region: "us-west-2" };
 export const DIRECTORY = "d-1234abcd01";
@@ -16,23 +16,23 @@ export const DEMO_USERS = {
 
 const host = process.env.ENVELOPE_HOST ?? "127.0.0.1";
 
-export const workspacesClient = (user: keyof typeof DEMO_USERS = "wsadmin") =>
-  new WorkSpacesClient({ endpoint: `http://${host}:4570`, region: PARTITION.region, credentials: DEMO_USERS[user] });
-export const kmsClient = (user: keyof typeof DEMO_USERS = "admin") =>
-  new KMSClient({ endpoint: `http://${host}:4571`, region: PARTITION.region, credentials: DEMO_USERS[user] });
+export const workspacesClient = (user: keyof typeof DEMO_USERS = "wsadmin", endpoint = `http://${host}:4570`) =>
+  new WorkSpacesClient({ endpoint, region: PARTITION.region, credentials: DEMO_USERS[user] });
+export const kmsClient = (user: keyof typeof DEMO_USERS = "admin", endpoint = `http://${host}:4571`) =>
+  new KMSClient({ endpoint, region: PARTITION.region, credentials: DEMO_USERS[user] });
 
 export const ebsSession = (workspaceId: string): Caller => ({
   principal: serviceSessionArn(PARTITION, EBS_ROLE, workspaceId),
   viaService: `ec2.${PARTITION.region}.amazonaws.com`,
 });
 
-export function kmsGrpc(): kms.KeyManagementServiceClient {
+export function kmsGrpc(address = `${host}:50051`): kms.KeyManagementServiceClient {
   const Ctor = loadKms().envelope.kms.v1.KeyManagementService;
-  return new Ctor(`${host}:50051`, grpc.credentials.createInsecure());
+  return new Ctor(address, grpc.credentials.createInsecure(), clientOptions);
 }
-export function ebsGrpc(): ebs.ElasticBlockStoreClient {
+export function ebsGrpc(address = `${host}:50052`): ebs.ElasticBlockStoreClient {
   const Ctor = loadEbs().envelope.ebs.v1.ElasticBlockStore;
-  return new Ctor(`${host}:50052`, grpc.credentials.createInsecure());
+  return new Ctor(address, grpc.credentials.createInsecure(), clientOptions);
 }
 
 export { callUnary };

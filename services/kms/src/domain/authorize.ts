@@ -1,14 +1,14 @@
-// Every KMS call is decided here, from the caller, the key and the request.
-//
-// Two routes allow a call, as in AWS:
-//  - policy: principals of the key's account. A customer managed key's default policy
-//    delegates to the account (IAM); an AWS managed key (aws/workspaces, aws/ebs) lets the
-//    account use it only through the AWS service it belongs to (kms:ViaService).
-//  - grant: any other principal, such as the WorkSpaces and EBS service sessions, only when
-//    a live grant names it as grantee, includes the operation and its constraints hold.
+// Every KMS call is decided here, as AWS decides it:
+//  1. an explicit Deny in the key policy or the caller's identity policies wins;
+//  2. the key policy allows the caller directly, or names the account and so delegates to
+//     IAM, where an identity policy must allow;
+//  3. otherwise a grant whose grantee is the caller, which includes the operation and whose
+//     constraints hold for this request;
+//  4. otherwise the call is denied.
 import { AwsError, type Caller, type Partition } from "@envelope/shared";
 import type { KeyRecord } from "./keys.js";
 import { type Grant, type GrantedRequest, grantAllows } from "./grants.js";
+import { type PolicyDocument, type RequestContext, isAccountPrincipal, principalAccount, statementApplies } from "./policy.js";
 
 export type KmsAction =
   | "CreateKey" | "DescribeKey" | "ListKeys" | "CreateAlias" | "ListAliases"
@@ -16,48 +16,73 @@ export type KmsAction =
   | "CreateGrant" | "ListGrants" | "RetireGrant" | "RevokeGrant";
 
 export type Decision =
-  | { allowed: true; via: "policy" }
+  | { allowed: true; via: "key-policy" | "iam-policy"; statement?: string }
   | { allowed: true; via: "grant"; grantId: string }
   | { allowed: false; error: AwsError };
 
-/** Actions the AWS managed key policy allows the account to take directly, not via a service. */
-const MANAGED_KEY_DIRECT = new Set<KmsAction>(["DescribeKey", "ListGrants", "RevokeGrant"]);
-
-const accountOf = (principal: string): string | undefined => /^arn:aws:(?:iam|sts)::(\d{12}):/.exec(principal)?.[1];
-const isIamIdentity = (principal: string) => /^arn:aws:iam::\d{12}:(root|user\/.+|role\/.+)$/.test(principal);
+export interface AuthorizationRequest {
+  caller: Caller | undefined;
+  /** The caller's identity-based (IAM) policies; none for service sessions. */
+  identityPolicies: PolicyDocument[];
+  action: KmsAction;
+  key?: KeyRecord;
+  keyPolicy?: PolicyDocument;
+  /** Request-specific condition keys (kms:EncryptionContext:*, kms:GrantOperations, ...). */
+  conditions?: RequestContext["conditions"];
+  grants?: Grant[];
+  grantRequest?: GrantedRequest;
+}
 
 export function accessDenied(caller: Caller | undefined, action: string, resource: string, reason: string): AwsError {
   const who = caller?.principal ?? "anonymous";
   return new AwsError("AccessDeniedException", `User: ${who} is not authorized to perform: kms:${action} on resource: ${resource} because ${reason}`);
 }
 
-function policyAllows(p: Partition, caller: Caller, key: KeyRecord | undefined, action: KmsAction): boolean {
-  if (!isIamIdentity(caller.principal) || accountOf(caller.principal) !== p.account) return false;
-  if (!key || key.keyManager === "CUSTOMER") return true;
-  // AWS managed key policy: kms:CallerAccount is the account and kms:ViaService its service.
-  if (MANAGED_KEY_DIRECT.has(action)) return true;
-  const via = caller.viaService ?? "";
-  return via === `workspaces.${p.region}.amazonaws.com` || via === `ec2.${p.region}.amazonaws.com`;
-}
+const sid = (s: { Sid?: string | undefined }) => (s.Sid ? `'${s.Sid}'` : "(no Sid)");
 
-export function authorize(
-  p: Partition,
-  caller: Caller | undefined,
-  action: KmsAction,
-  key: KeyRecord | undefined,
-  grants: Grant[],
-  request?: GrantedRequest,
-): Decision {
+export function authorize(p: Partition, req: AuthorizationRequest): Decision {
+  const { caller, action, key } = req;
   const resource = key?.arn ?? "*";
-  if (!caller) return { allowed: false, error: accessDenied(caller, action, resource, "the request names no caller") };
-  if (policyAllows(p, caller, key, action)) return { allowed: true, via: "policy" };
-  if (key && request) {
-    const grant = grants.find((g) => grantAllows(g, caller.principal, key.keyId, request));
+  const deny = (reason: string): Decision => ({ allowed: false, error: accessDenied(caller, action, resource, reason) });
+  if (!caller) return deny("the request names no caller");
+
+  const ctx: RequestContext = {
+    principal: caller.principal,
+    action: `kms:${action}`,
+    resource,
+    conditions: {
+      "aws:PrincipalArn": caller.principal,
+      ...(principalAccount(caller.principal) ? { "kms:CallerAccount": principalAccount(caller.principal)! } : {}),
+      ...(caller.viaService ? { "kms:ViaService": caller.viaService } : {}),
+      ...req.conditions,
+    },
+  };
+  const keyStatements = req.keyPolicy?.Statement ?? [];
+  const identityStatements = req.identityPolicies.flatMap((d) => d.Statement);
+
+  const denyingKey = keyStatements.find((s) => s.Effect === "Deny" && statementApplies(s, ctx, true));
+  if (denyingKey) return deny(`of an explicit deny in the key policy, statement ${sid(denyingKey)}`);
+  const denyingIam = identityStatements.find((s) => s.Effect === "Deny" && statementApplies(s, ctx, false));
+  if (denyingIam) return deny(`of an explicit deny in an identity-based policy, statement ${sid(denyingIam)}`);
+
+  const sameAccount = principalAccount(caller.principal) === p.account;
+  const iamAllows = sameAccount ? identityStatements.find((s) => s.Effect === "Allow" && statementApplies(s, ctx, false)) : undefined;
+  if (key) {
+    for (const s of keyStatements) {
+      if (s.Effect !== "Allow" || !statementApplies(s, ctx, true)) continue;
+      const named = s.Principal === "*" ? ["*"] : typeof s.Principal === "object" ? [s.Principal.AWS ?? []].flat() : [];
+      // A statement for the account root enables IAM policies; it allows nothing by itself.
+      const delegatesOnly = named.every((n) => isAccountPrincipal(n, p.account));
+      if (!delegatesOnly) return { allowed: true, via: "key-policy", ...(s.Sid ? { statement: s.Sid } : {}) };
+      if (iamAllows) return { allowed: true, via: "iam-policy", ...(iamAllows.Sid ? { statement: iamAllows.Sid } : {}) };
+    }
+  } else if (iamAllows) {
+    return { allowed: true, via: "iam-policy", ...(iamAllows.Sid ? { statement: iamAllows.Sid } : {}) };
+  }
+
+  if (key && req.grantRequest) {
+    const grant = (req.grants ?? []).find((g) => grantAllows(g, caller.principal, key.keyId, req.grantRequest!));
     if (grant) return { allowed: true, via: "grant", grantId: grant.grantId };
   }
-  const reason =
-    key?.keyManager === "AWS" && isIamIdentity(caller.principal)
-      ? `the key policy allows kms:${action} only through an AWS service (kms:ViaService)`
-      : `no identity-based policy, resource-based policy or grant allows the kms:${action} action`;
-  return { allowed: false, error: accessDenied(caller, action, resource, reason) };
+  return deny(`no identity-based policy, key policy or grant allows the kms:${action} action`);
 }

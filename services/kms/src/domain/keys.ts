@@ -14,14 +14,54 @@ export interface KeyRecord {
   keyState: KeyState;
   keyManager: KeyManager;
   deletionDate?: number;
+  /** The key policy document, as JSON text. */
+  policy: string;
   /** The key material, wrapped under the KMS master key (never the plaintext material). */
   wrappedMaterial: string;
 }
 
+/** The key policy CreateKey gives a key when the request has none (KMS API default). */
+export function defaultKeyPolicy(p: Partition): string {
+  return JSON.stringify({
+    Version: "2012-10-17",
+    Id: "key-default-1",
+    Statement: [{ Sid: "Enable IAM User Permissions", Effect: "Allow", Principal: { AWS: `arn:aws:iam::${p.account}:root` }, Action: "kms:*", Resource: "*" }],
+  });
+}
+
+/**
+ * The policy of an AWS managed key: every principal of the account may use it, but only
+ * through its AWS service (kms:ViaService); the account may read its metadata directly.
+ */
+export function awsManagedKeyPolicy(p: Partition, service: "workspaces" | "ec2"): string {
+  const name = service === "ec2" ? "EBS" : "WorkSpaces";
+  return JSON.stringify({
+    Version: "2012-10-17",
+    Id: `auto-${service === "ec2" ? "ebs" : "workspaces"}-2`,
+    Statement: [
+      {
+        Sid: `Allow access through ${name} for all principals in the account that are authorized to use ${name}`,
+        Effect: "Allow",
+        Principal: { AWS: "*" },
+        Action: ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:CreateGrant", "kms:DescribeKey"],
+        Resource: "*",
+        Condition: { StringEquals: { "kms:CallerAccount": p.account, "kms:ViaService": `${service}.${p.region}.amazonaws.com` } },
+      },
+      {
+        Sid: "Allow direct access to key metadata to the account",
+        Effect: "Allow",
+        Principal: { AWS: `arn:aws:iam::${p.account}:root` },
+        Action: ["kms:Describe*", "kms:Get*", "kms:List*", "kms:RevokeGrant"],
+        Resource: "*",
+      },
+    ],
+  });
+}
+
 /** The AWS managed keys Envelope creates on first use, as AWS does. */
-export const AWS_MANAGED_ALIASES: Record<string, string> = {
-  "alias/aws/workspaces": "Default key that protects my WorkSpaces when no other key is defined",
-  "alias/aws/ebs": "Default key that protects my EBS volumes when no other key is defined",
+export const AWS_MANAGED_ALIASES: Record<string, { description: string; service: "workspaces" | "ec2" }> = {
+  "alias/aws/workspaces": { description: "Default key that protects my WorkSpaces when no other key is defined", service: "workspaces" },
+  "alias/aws/ebs": { description: "Default key that protects my EBS volumes when no other key is defined", service: "ec2" },
 };
 
 const KEY_ID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;

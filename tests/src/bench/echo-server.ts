@@ -1,0 +1,23 @@
+// The transport's ceiling: a bare grpc-js unary server that echoes its request bytes, with
+// no protobuf, no handlers and no I/O. Run as its own process, like a service.
+import * as grpc from "@grpc/grpc-js";
+
+export const ECHO_METHOD: grpc.MethodDefinition<Buffer, Buffer> = {
+  path: "/envelope.bench.Echo/Echo",
+  requestStream: false,
+  responseStream: false,
+  requestSerialize: (b: Buffer) => b,
+  requestDeserialize: (b: Buffer) => b,
+  responseSerialize: (b: Buffer) => b,
+  responseDeserialize: (b: Buffer) => b,
+};
+
+if (require.main === module) {
+  const server = new grpc.Server();
+  server.addService({ Echo: ECHO_METHOD }, { Echo: (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => cb(null, call.request) });
+  server.bindAsync(`127.0.0.1:${process.argv[2] ?? 0}`, grpc.ServerCredentials.createInsecure(), (err, port) => {
+    if (err) throw err;
+    process.stdout.write(`${port}\n`);
+  });
+  process.on("SIGTERM", () => server.forceShutdown());
+}
