@@ -467,4 +467,159 @@ export class KeyManagementService {
       return {};
     });
   }
+
+  listRetirableGrants(input: Input, caller: Caller | undefined) {
+    return this.op("ListRetirableGrants", caller, async () => {
+      this.authorizeAccount(caller, "ListRetirableGrants");
+      const principal = input.RetiringPrincipal;
+      if (typeof principal !== "string" || principal.length === 0 || principal.length > 256) {
+        throw new AwsError("ValidationException", "RetiringPrincipal is required: the ARN of the principal whose retirable grants to list.");
+      }
+      const { offset, limit } = paging(input, 100, 50);
+      const all = await this.grants.listRetirable(principal);
+      all.sort((a, b) => a.creationDate - b.creationDate || a.grantId.localeCompare(b.grantId));
+      const slice = all.slice(offset, offset + limit);
+      return { Grants: slice.map(grantListEntry), ...page(offset, slice.length, all.length) };
+    });
+  }
+
+  // ---- key administration ----
+
+  deleteAlias(input: Input, caller: Caller | undefined) {
+    return this.op("DeleteAlias", caller, async (span) => {
+      const name = input.AliasName;
+      if (typeof name !== "string" || !name.startsWith("alias/")) throw new AwsError("ValidationException", "AliasName must be an alias name that starts with 'alias/'.");
+      if (name.startsWith("alias/aws/")) throw new AwsError("InvalidAliasNameException", "Aliases of AWS managed keys (alias/aws/...) cannot be deleted.");
+      const alias = await this.keys.getAlias(name);
+      const key = alias && (await this.keys.getKey(alias.targetKeyId));
+      if (!alias || !key) throw new AwsError("NotFoundException", `Alias ${aliasArn(this.p, name)} is not found.`);
+      await this.authorize(span, caller, "DeleteAlias", key);
+      await this.keys.deleteAlias(name);
+      return {};
+    });
+  }
+
+  private policyName(value: unknown): "default" {
+    if (value !== undefined && value !== "default") throw new AwsError("NotFoundException", `Policy ${String(value)} not found: the only key policy name is 'default'.`);
+    return "default";
+  }
+
+  getKeyPolicy(input: Input, caller: Caller | undefined) {
+    return this.op("GetKeyPolicy", caller, async (span) => {
+      const key = await this.resolveKey(input.KeyId, "KeyId", false);
+      await this.authorize(span, caller, "GetKeyPolicy", key);
+      return { Policy: key.policy ?? defaultKeyPolicy(this.p), PolicyName: this.policyName(input.PolicyName) };
+    });
+  }
+
+  putKeyPolicy(input: Input, caller: Caller | undefined) {
+    return this.op("PutKeyPolicy", caller, async (span) => {
+      const key = await this.resolveKey(input.KeyId, "KeyId", false);
+      this.policyName(input.PolicyName);
+      if (typeof input.Policy !== "string") throw new AwsError("ValidationException", "Policy is required: a JSON key policy document, as a string.");
+      const policy = parsePolicy(input.Policy);
+      await this.authorize(span, caller, "PutKeyPolicy", key);
+      // The policy lockout safety check: the caller must still be able to change the policy.
+      if (input.BypassPolicyLockoutSafetyCheck !== true) {
+        const after = authorize(this.p, { caller, identityPolicies: this.identityPolicies(caller), action: "PutKeyPolicy", key, keyPolicy: policy });
+        if (!after.allowed) {
+          throw new AwsError("MalformedPolicyDocumentException", "The new key policy will not allow you to update the key policy in the future.");
+        }
+      }
+      await this.keys.updateKey({ ...key, policy: input.Policy });
+      this.log.info({ keyId: key.keyId }, "key policy replaced");
+      return {};
+    });
+  }
+
+  /** Changes a customer managed key's state; AWS managed keys refuse (their policy allows none of this). */
+  private async setKeyState(
+    name: "EnableKey" | "DisableKey" | "ScheduleKeyDeletion" | "CancelKeyDeletion",
+    span: Span,
+    input: Input,
+    caller: Caller | undefined,
+    change: (key: KeyRecord) => KeyRecord,
+  ): Promise<KeyRecord> {
+    const key = await this.resolveKey(input.KeyId, "KeyId", false);
+    await this.authorize(span, caller, name, key);
+    const next = change(key);
+    await this.keys.updateKey(next);
+    span.setAttribute("aws.kms.key_state", next.keyState);
+    this.log.info({ keyId: key.keyId, from: key.keyState, to: next.keyState }, "key state changed");
+    return next;
+  }
+
+  enableKey(input: Input, caller: Caller | undefined) {
+    return this.op("EnableKey", caller, async (span) => {
+      await this.setKeyState("EnableKey", span, input, caller, (k) => {
+        if (k.keyState === "PendingDeletion") throw new AwsError("KMSInvalidStateException", `${k.arn} is pending deletion.`);
+        return { ...k, keyState: "Enabled" };
+      });
+      return {};
+    });
+  }
+
+  disableKey(input: Input, caller: Caller | undefined) {
+    return this.op("DisableKey", caller, async (span) => {
+      await this.setKeyState("DisableKey", span, input, caller, (k) => {
+        if (k.keyState === "PendingDeletion") throw new AwsError("KMSInvalidStateException", `${k.arn} is pending deletion.`);
+        return { ...k, keyState: "Disabled" };
+      });
+      return {};
+    });
+  }
+
+  scheduleKeyDeletion(input: Input, caller: Caller | undefined) {
+    return this.op("ScheduleKeyDeletion", caller, async (span) => {
+      const days = input.PendingWindowInDays ?? 30;
+      if (!Number.isInteger(days) || (days as number) < 7 || (days as number) > 30) {
+        throw new AwsError("ValidationException", "PendingWindowInDays must be an integer from 7 to 30.");
+      }
+      const key = await this.setKeyState("ScheduleKeyDeletion", span, input, caller, (k) => {
+        if (k.keyState === "PendingDeletion") throw new AwsError("KMSInvalidStateException", `${k.arn} is pending deletion.`);
+        return { ...k, keyState: "PendingDeletion", deletionDate: nowSeconds() + (days as number) * 86400 };
+      });
+      return { KeyId: key.arn, DeletionDate: key.deletionDate, KeyState: key.keyState, PendingWindowInDays: days };
+    });
+  }
+
+  cancelKeyDeletion(input: Input, caller: Caller | undefined) {
+    return this.op("CancelKeyDeletion", caller, async (span) => {
+      const key = await this.setKeyState("CancelKeyDeletion", span, input, caller, (k) => {
+        if (k.keyState !== "PendingDeletion") throw new AwsError("KMSInvalidStateException", `${k.arn} is not pending deletion.`);
+        const { deletionDate: _, ...rest } = k;
+        return { ...rest, keyState: "Disabled" }; // AWS leaves a key Disabled after CancelKeyDeletion
+      });
+      return { KeyId: key.arn };
+    });
+  }
+
+  reEncrypt(input: Input, caller: Caller | undefined) {
+    return this.op("ReEncrypt", caller, async (span) => {
+      validateGrantTokens(input.GrantTokens);
+      const ciphertext = blob(input.CiphertextBlob, "ciphertextBlob", MAX_CIPHERTEXT);
+      const sourceContext = validateContext(input.SourceEncryptionContext, "SourceEncryptionContext");
+      const destinationContext = this.context(span, input.DestinationEncryptionContext);
+      const source = await this.keys.getKey(blobKeyId(ciphertext));
+      if (!source) throw new AwsError("InvalidCiphertextException", "The ciphertext refers to a key that does not exist.");
+      if (input.SourceKeyId !== undefined && (await this.resolveKey(input.SourceKeyId, "SourceKeyId")).keyId !== source.keyId) {
+        throw new AwsError("IncorrectKeyException", "The source key ID does not identify the key that encrypted the ciphertext.");
+      }
+      const destination = await this.resolveKey(input.DestinationKeyId, "DestinationKeyId");
+      await this.authorize(span, caller, "ReEncryptFrom", source, { operation: "ReEncryptFrom", context: sourceContext }, "cryptographic");
+      await this.authorize(span, caller, "ReEncryptTo", destination, { operation: "ReEncryptTo", context: destinationContext }, "cryptographic");
+      const plaintext = decryptBlob(this.keyMaterial(source), ciphertext, sourceContext);
+      try {
+        return {
+          CiphertextBlob: encryptBlob(destination.keyId, this.keyMaterial(destination), plaintext, destinationContext),
+          SourceKeyId: source.arn,
+          KeyId: destination.arn,
+          SourceEncryptionAlgorithm: "SYMMETRIC_DEFAULT",
+          DestinationEncryptionAlgorithm: "SYMMETRIC_DEFAULT",
+        };
+      } finally {
+        plaintext.fill(0);
+      }
+    });
+  }
 }

@@ -13,7 +13,8 @@ import { type PolicyDocument, type RequestContext, isAccountPrincipal, principal
 export type KmsAction =
   | "CreateKey" | "DescribeKey" | "ListKeys" | "CreateAlias" | "ListAliases"
   | "Encrypt" | "Decrypt" | "GenerateDataKey" | "GenerateDataKeyWithoutPlaintext" | "ReEncryptFrom" | "ReEncryptTo"
-  | "CreateGrant" | "ListGrants" | "RetireGrant" | "RevokeGrant";
+  | "CreateGrant" | "ListGrants" | "RetireGrant" | "RevokeGrant" | "ListRetirableGrants"
+  | "DeleteAlias" | "GetKeyPolicy" | "PutKeyPolicy" | "EnableKey" | "DisableKey" | "ScheduleKeyDeletion" | "CancelKeyDeletion";
 
 export type Decision =
   | { allowed: true; via: "key-policy" | "iam-policy"; statement?: string }

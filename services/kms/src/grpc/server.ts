@@ -5,7 +5,7 @@ import { loadKms, type kms } from "@envelope/proto";
 import type { KeyManagementService } from "../service.js";
 
 /** Maps whose keys are user data (encryption context): copied verbatim, never renamed. */
-const MAPS = new Set(["encryptionContext", "encryptionContextSubset", "encryptionContextEquals"]);
+const MAPS = new Set(["encryptionContext", "encryptionContextSubset", "encryptionContextEquals", "sourceEncryptionContext", "destinationEncryptionContext"]);
 const isPlainObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === "object" && v !== null && !Array.isArray(v) && !Buffer.isBuffer(v);
 
@@ -62,6 +62,15 @@ export function kmsGrpcService(svc: KeyManagementService, log: Logger): ServiceR
       ListGrants: call((i, c) => svc.listGrants(i, c)),
       RetireGrant: call((i, c) => svc.retireGrant(i, c)),
       RevokeGrant: call((i, c) => svc.revokeGrant(i, c)),
+      ListRetirableGrants: call((i, c) => svc.listRetirableGrants(i, c)),
+      DeleteAlias: call((i, c) => svc.deleteAlias(i, c)),
+      GetKeyPolicy: call((i, c) => svc.getKeyPolicy(i, c)),
+      PutKeyPolicy: call((i, c) => svc.putKeyPolicy(i, c)),
+      EnableKey: call((i, c) => svc.enableKey(i, c)),
+      DisableKey: call((i, c) => svc.disableKey(i, c)),
+      ScheduleKeyDeletion: call((i, c) => svc.scheduleKeyDeletion(i, c)),
+      CancelKeyDeletion: call((i, c) => svc.cancelKeyDeletion(i, c)),
+      ReEncrypt: call((i, c) => svc.reEncrypt(i, c)),
     },
     log,
   );

@@ -49,6 +49,15 @@ export function kmsHttpEdge(svc: KeyManagementService, p: Partition, log: Logger
       ListGrants: op((i, c) => svc.listGrants(i, c)),
       RetireGrant: op((i, c) => svc.retireGrant(i, c)),
       RevokeGrant: op((i, c) => svc.revokeGrant(i, c)),
+      ListRetirableGrants: op((i, c) => svc.listRetirableGrants(i, c)),
+      DeleteAlias: op((i, c) => svc.deleteAlias(i, c)),
+      GetKeyPolicy: op((i, c) => svc.getKeyPolicy(i, c)),
+      PutKeyPolicy: op((i, c) => svc.putKeyPolicy(i, c)),
+      EnableKey: op((i, c) => svc.enableKey(i, c)),
+      DisableKey: op((i, c) => svc.disableKey(i, c)),
+      ScheduleKeyDeletion: op((i, c) => svc.scheduleKeyDeletion(i, c)),
+      CancelKeyDeletion: op((i, c) => svc.cancelKeyDeletion(i, c)),
+      ReEncrypt: op((i, c) => svc.reEncrypt(i, c)),
     },
   });
 }

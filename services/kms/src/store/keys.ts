@@ -79,6 +79,10 @@ export class KeyStore {
     return ok === "OK";
   }
 
+  async deleteAlias(aliasName: string): Promise<void> {
+    await this.redis.multi().del(aliasKey(aliasName)).zrem(ALIASES_INDEX, aliasName).exec();
+  }
+
   async listAliases(): Promise<AliasRecord[]> {
     const names = await this.redis.zrange(ALIASES_INDEX, 0, -1);
     if (names.length === 0) return [];
