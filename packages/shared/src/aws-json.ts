@@ -10,9 +10,11 @@ import type { Logger } from "./logger.js";
 export type Operation = (input: Record<string, unknown>, caller: Caller) => Promise<unknown>;
 
 export interface AwsJsonEdgeOptions {
-  /** "TrentService" for KMS, "WorkspacesService" for WorkSpaces. */
-  targetPrefix: string;
-  operations: Record<string, Operation>;
+  /**
+   * Operations by X-Amz-Target prefix: "TrentService" for KMS, "WorkspacesService" for
+   * WorkSpaces (and CloudTrail's for the audit trail's LookupEvents).
+   */
+  targets: Record<string, Record<string, Operation>>;
   /** Decides who signed the request; throws an AwsError when it can't. */
   authenticate: (req: Request, body: Buffer) => Caller | Promise<Caller>;
   log: Logger;
@@ -31,13 +33,15 @@ export function awsJsonEdge(opts: AwsJsonEdgeOptions): express.Express {
     const requestId = randomUUID();
     res.setHeader("x-amzn-RequestId", requestId);
     const target = req.header("x-amz-target") ?? "";
-    const operation = target.startsWith(`${opts.targetPrefix}.`) ? target.slice(opts.targetPrefix.length + 1) : "";
+    const dot = target.lastIndexOf(".");
+    const operations = dot > 0 && Object.hasOwn(opts.targets, target.slice(0, dot)) ? opts.targets[target.slice(0, dot)]! : {};
+    const operation = target.slice(dot + 1);
     const span = trace.getActiveSpan();
     span?.setAttribute("rpc.system", "aws-api");
     span?.setAttribute("rpc.method", operation || target);
     span?.setAttribute("aws.request_id", requestId);
     try {
-      const handler = Object.hasOwn(opts.operations, operation) ? opts.operations[operation] : undefined;
+      const handler = Object.hasOwn(operations, operation) ? operations[operation] : undefined;
       if (!handler) throw new AwsError("UnknownOperationException", `Unknown operation ${target || "(no X-Amz-Target header)"}`);
       const body: Buffer = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
       const caller = await opts.authenticate(req, body);

@@ -43,6 +43,11 @@ const ERRORS: Record<string, ErrorShape> = {
   RequestEntityTooLargeException: { grpc: S.INVALID_ARGUMENT, http: 413 },
   InternalFailure: { grpc: S.INTERNAL, http: 500, retryable: true },
   ServiceUnavailable: { grpc: S.UNAVAILABLE, http: 503, retryable: true },
+  // CloudTrail (LookupEvents over the KMS audit trail)
+  InvalidLookupAttributesException: { grpc: S.INVALID_ARGUMENT, http: 400 },
+  InvalidTimeRangeException: { grpc: S.INVALID_ARGUMENT, http: 400 },
+  InvalidMaxResultsException: { grpc: S.INVALID_ARGUMENT, http: 400 },
+  InvalidNextTokenException: { grpc: S.INVALID_ARGUMENT, http: 400 },
   // WorkSpaces (WorkspacesService)
   InvalidParameterValuesException: { grpc: S.INVALID_ARGUMENT, http: 400 },
   ResourceNotFoundException: { grpc: S.NOT_FOUND, http: 400 },

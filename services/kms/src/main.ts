@@ -3,6 +3,7 @@ import { connectRedis, createLogger, onShutdown, runMain, startGrpcServer } from
 import { readConfig } from "./config.js";
 import { KeyStore } from "./store/keys.js";
 import { GrantStore } from "./store/grants.js";
+import { AuditStore } from "./store/audit.js";
 import { KeyManagementService } from "./service.js";
 import { kmsGrpcService } from "./grpc/server.js";
 import { kmsHttpEdge } from "./http/edge.js";
@@ -12,7 +13,7 @@ const log = createLogger("kms");
 runMain(log, async () => {
   const config = readConfig();
   const redis = connectRedis(config.redisUrl, log, "kms");
-  const svc = new KeyManagementService(config.partition, config.masterKey, new KeyStore(redis), new GrantStore(redis), log);
+  const svc = new KeyManagementService(config.partition, config.masterKey, new KeyStore(redis), new GrantStore(redis), new AuditStore(redis), log);
   const grpcServer = await startGrpcServer({ host: config.grpcHost, port: config.grpcPort, services: [kmsGrpcService(svc, log)] });
   const http = kmsHttpEdge(svc, config.partition, log).listen(config.httpPort);
   log.info({ grpcPort: grpcServer.port, httpPort: config.httpPort, account: config.partition.account, region: config.partition.region }, "kms ready");

@@ -17,6 +17,8 @@ import { type AuthorizationRequest, type KmsAction, accessDenied, authorize } fr
 import { type PolicyDocument, parsePolicy } from "./domain/policy.js";
 import type { KeyStore } from "./store/keys.js";
 import type { GrantStore } from "./store/grants.js";
+import type { AuditStore } from "./store/audit.js";
+import { type AuditFilter, cloudTrailEvent } from "./domain/audit.js";
 
 type Input = Record<string, unknown>;
 const tracer = trace.getTracer("envelope-kms");
@@ -25,6 +27,31 @@ const MAX_PLAINTEXT = 4096;
 const MAX_CIPHERTEXT = 6144;
 
 const nowSeconds = () => Math.floor(Date.now() / 1000);
+
+/** What one call learned on its way, for its span and its audit record. */
+interface Call {
+  span: Span;
+  keyArn?: string;
+  grantId?: string;
+  authorizedBy?: string;
+}
+
+/** The response members CloudTrail records for an operation (crypto results never). */
+function responseElements(name: string, out: unknown): Record<string, unknown> | null {
+  const o = out as Record<string, unknown>;
+  switch (name) {
+    case "CreateGrant":
+      return { grantId: o.GrantId };
+    case "CreateKey":
+      return { keyMetadata: o.KeyMetadata };
+    case "ScheduleKeyDeletion":
+      return { keyId: o.KeyId, deletionDate: o.DeletionDate, keyState: o.KeyState, pendingWindowInDays: o.PendingWindowInDays };
+    case "CancelKeyDeletion":
+      return { keyId: o.KeyId };
+    default:
+      return null;
+  }
+}
 const ALLOW_ALL: PolicyDocument = { Version: "2012-10-17", Statement: [{ Effect: "Allow", Action: "*", Resource: "*" }] };
 
 /** The request's KMS condition keys, as policies see them. */
@@ -88,32 +115,57 @@ export class KeyManagementService {
     private readonly masterKey: Buffer,
     private readonly keys: KeyStore,
     private readonly grants: GrantStore,
+    private readonly audit: AuditStore,
     private readonly log: Logger,
   ) {}
 
-  /** Runs one operation in a span named kms.<Operation>, recording its outcome and error code. */
-  private op<T>(name: string, caller: Caller | undefined, fn: (span: Span) => Promise<T>): Promise<T> {
+  /**
+   * Runs one operation in a span named kms.<Operation>, recording its outcome and error code,
+   * and records it, allowed or denied, in the audit trail.
+   */
+  private op<T>(name: string, caller: Caller | undefined, input: Input, fn: (call: Call) => Promise<T>): Promise<T> {
     return tracer.startActiveSpan(`kms.${name}`, async (span) => {
+      const call: Call = { span };
       span.setAttribute("rpc.method", name);
       if (caller) {
         span.setAttribute("aws.kms.caller_principal", caller.principal);
         if (caller.viaService) span.setAttribute("aws.kms.via_service", caller.viaService);
       }
+      let error: AwsError | undefined;
+      let out: T | undefined;
       try {
-        const out = await fn(span);
+        out = await fn(call);
         span.setAttribute("aws.kms.outcome", "allowed");
         return out;
       } catch (e) {
-        const code = e instanceof AwsError ? e.code : "KMSInternalException";
-        span.setAttribute("aws.kms.outcome", code === "AccessDeniedException" ? "denied" : "failed");
-        span.setAttribute("aws.kms.error_code", code);
-        span.setStatus({ code: SpanStatusCode.ERROR, message: code });
-        if (code === "AccessDeniedException") this.log.info({ operation: name, principal: caller?.principal, error: code }, "denied");
+        error = e instanceof AwsError ? e : new AwsError("KMSInternalException", "The request processing has failed because of an unknown error.");
+        span.setAttribute("aws.kms.outcome", error.code === "AccessDeniedException" ? "denied" : "failed");
+        span.setAttribute("aws.kms.error_code", error.code);
+        span.setStatus({ code: SpanStatusCode.ERROR, message: error.code });
+        if (error.code === "AccessDeniedException") this.log.info({ operation: name, principal: caller?.principal, error: error.code }, "denied");
         throw e;
       } finally {
+        const traceId = span.spanContext().traceId;
+        const event = cloudTrailEvent({
+          p: this.p,
+          eventName: name,
+          caller,
+          input,
+          responseElements: out === undefined ? null : responseElements(name, out),
+          ...(call.keyArn ? { keyArn: call.keyArn } : {}),
+          ...(error ? { error: { code: error.code, message: error.message } } : {}),
+          ...(call.grantId ? { grantId: call.grantId } : {}),
+          ...(call.authorizedBy ? { authorizedBy: call.authorizedBy } : {}),
+          ...(/^0+$/.test(traceId) ? {} : { traceId }),
+        });
+        this.audit.record(event).catch((err: unknown) => this.log.warn({ err: String(err) }, "audit record failed"));
         span.end();
       }
     });
+  }
+
+  lookupEvents(filter: AuditFilter, limit: number, before?: string) {
+    return this.audit.lookup(filter, limit, before);
   }
 
   // ---- keys and aliases ----
@@ -186,7 +238,9 @@ export class KeyManagementService {
   }
 
   /** Decides an action on a key and records the key and what allowed it on the span. */
-  private async authorize(span: Span, caller: Caller | undefined, action: KmsAction, key: KeyRecord, request?: GrantedRequest, use: KeyUse = "metadata") {
+  private async authorize(call: Call, caller: Caller | undefined, action: KmsAction, key: KeyRecord, request?: GrantedRequest, use: KeyUse = "metadata") {
+    const { span } = call;
+    call.keyArn = key.arn;
     span.setAttribute("aws.kms.key_id", key.keyId);
     span.setAttribute("aws.kms.key_arn", key.arn);
     span.setAttribute("aws.kms.key_manager", key.keyManager);
@@ -202,14 +256,18 @@ export class KeyManagementService {
     };
     const decision = authorize(this.p, req);
     if (!decision.allowed) throw decision.error;
+    call.authorizedBy = decision.via;
     span.setAttribute("aws.kms.authorized_by", decision.via);
-    if (decision.via === "grant") span.setAttribute("aws.kms.grant_id", decision.grantId);
+    if (decision.via === "grant") {
+      call.grantId = decision.grantId;
+      span.setAttribute("aws.kms.grant_id", decision.grantId);
+    }
     assertUsable(key, use);
     return decision;
   }
 
   createKey(input: Input, caller: Caller | undefined) {
-    return this.op("CreateKey", caller, async () => {
+    return this.op("CreateKey", caller, input, async () => {
       this.authorizeAccount(caller, "CreateKey");
       if (input.KeySpec !== undefined && input.KeySpec !== "SYMMETRIC_DEFAULT") {
         throw new AwsError("UnsupportedOperationException", "Envelope supports only SYMMETRIC_DEFAULT keys.");
@@ -230,16 +288,16 @@ export class KeyManagementService {
   }
 
   describeKey(input: Input, caller: Caller | undefined) {
-    return this.op("DescribeKey", caller, async (span) => {
+    return this.op("DescribeKey", caller, input, async (call) => {
       validateGrantTokens(input.GrantTokens);
       const key = await this.resolveKey(input.KeyId);
-      await this.authorize(span, caller, "DescribeKey", key, { operation: "DescribeKey" });
+      await this.authorize(call, caller, "DescribeKey", key, { operation: "DescribeKey" });
       return { KeyMetadata: keyMetadata(key) };
     });
   }
 
   listKeys(input: Input, caller: Caller | undefined) {
-    return this.op("ListKeys", caller, async () => {
+    return this.op("ListKeys", caller, input, async () => {
       this.authorizeAccount(caller, "ListKeys");
       const { offset, limit } = paging(input, 1000, 100);
       const { ids, total } = await this.keys.listKeyIds(offset, limit);
@@ -248,10 +306,10 @@ export class KeyManagementService {
   }
 
   createAlias(input: Input, caller: Caller | undefined) {
-    return this.op("CreateAlias", caller, async (span) => {
+    return this.op("CreateAlias", caller, input, async (call) => {
       const aliasName = validateNewAliasName(input.AliasName);
       const key = await this.resolveKey(input.TargetKeyId, "TargetKeyId", false);
-      await this.authorize(span, caller, "CreateAlias", key);
+      await this.authorize(call, caller, "CreateAlias", key);
       if (key.keyState === "PendingDeletion") throw new AwsError("KMSInvalidStateException", `${key.arn} is pending deletion.`);
       if (key.keyManager === "AWS") throw new AwsError("ValidationException", "An alias cannot point to an AWS managed key.");
       const now = nowSeconds();
@@ -263,7 +321,7 @@ export class KeyManagementService {
   }
 
   listAliases(input: Input, caller: Caller | undefined) {
-    return this.op("ListAliases", caller, async () => {
+    return this.op("ListAliases", caller, input, async () => {
       this.authorizeAccount(caller, "ListAliases");
       const { offset, limit } = paging(input, 100, 50);
       let aliases = await this.keys.listAliases();
@@ -295,28 +353,28 @@ export class KeyManagementService {
   }
 
   encrypt(input: Input, caller: Caller | undefined) {
-    return this.op("Encrypt", caller, async (span) => {
+    return this.op("Encrypt", caller, input, async (call) => {
       validateGrantTokens(input.GrantTokens);
       const plaintext = blob(input.Plaintext, "plaintext", MAX_PLAINTEXT);
-      const context = this.context(span, input.EncryptionContext);
+      const context = this.context(call.span, input.EncryptionContext);
       const key = await this.resolveKey(input.KeyId);
-      await this.authorize(span, caller, "Encrypt", key, { operation: "Encrypt", context }, "cryptographic");
+      await this.authorize(call, caller, "Encrypt", key, { operation: "Encrypt", context }, "cryptographic");
       return { CiphertextBlob: encryptBlob(key.keyId, this.keyMaterial(key), plaintext, context), KeyId: key.arn, EncryptionAlgorithm: "SYMMETRIC_DEFAULT" };
     });
   }
 
   decrypt(input: Input, caller: Caller | undefined) {
-    return this.op("Decrypt", caller, async (span) => {
+    return this.op("Decrypt", caller, input, async (call) => {
       validateGrantTokens(input.GrantTokens);
       const ciphertext = blob(input.CiphertextBlob, "ciphertextBlob", MAX_CIPHERTEXT);
-      const context = this.context(span, input.EncryptionContext);
+      const context = this.context(call.span, input.EncryptionContext);
       const keyId = blobKeyId(ciphertext);
       const key = await this.keys.getKey(keyId);
       if (!key) throw new AwsError("InvalidCiphertextException", "The ciphertext refers to a key that does not exist.");
       if (input.KeyId !== undefined && input.KeyId !== "" && (await this.resolveKey(input.KeyId)).keyId !== key.keyId) {
         throw new AwsError("IncorrectKeyException", "The key ID in the request does not identify the key that encrypted the ciphertext.");
       }
-      await this.authorize(span, caller, "Decrypt", key, { operation: "Decrypt", context }, "cryptographic");
+      await this.authorize(call, caller, "Decrypt", key, { operation: "Decrypt", context }, "cryptographic");
       return { KeyId: key.arn, Plaintext: decryptBlob(this.keyMaterial(key), ciphertext, context), EncryptionAlgorithm: "SYMMETRIC_DEFAULT" };
     });
   }
@@ -336,26 +394,26 @@ export class KeyManagementService {
     throw new AwsError("ValidationException", `KeySpec '${String(KeySpec)}' is not valid: use AES_256 or AES_128.`);
   }
 
-  private async generate(name: "GenerateDataKey" | "GenerateDataKeyWithoutPlaintext", span: Span, input: Input, caller: Caller | undefined) {
+  private async generate(name: "GenerateDataKey" | "GenerateDataKeyWithoutPlaintext", call: Call, input: Input, caller: Caller | undefined) {
     validateGrantTokens(input.GrantTokens);
     const length = this.dataKeyLength(input);
-    const context = this.context(span, input.EncryptionContext);
+    const context = this.context(call.span, input.EncryptionContext);
     const key = await this.resolveKey(input.KeyId);
-    await this.authorize(span, caller, name, key, { operation: name, context }, "cryptographic");
+    await this.authorize(call, caller, name, key, { operation: name, context }, "cryptographic");
     const plaintext = randomDataKey(length);
     return { key, plaintext, ciphertext: encryptBlob(key.keyId, this.keyMaterial(key), plaintext, context) };
   }
 
   generateDataKey(input: Input, caller: Caller | undefined) {
-    return this.op("GenerateDataKey", caller, async (span) => {
-      const { key, plaintext, ciphertext } = await this.generate("GenerateDataKey", span, input, caller);
+    return this.op("GenerateDataKey", caller, input, async (call) => {
+      const { key, plaintext, ciphertext } = await this.generate("GenerateDataKey", call, input, caller);
       return { CiphertextBlob: ciphertext, Plaintext: plaintext, KeyId: key.arn };
     });
   }
 
   generateDataKeyWithoutPlaintext(input: Input, caller: Caller | undefined) {
-    return this.op("GenerateDataKeyWithoutPlaintext", caller, async (span) => {
-      const { key, plaintext, ciphertext } = await this.generate("GenerateDataKeyWithoutPlaintext", span, input, caller);
+    return this.op("GenerateDataKeyWithoutPlaintext", caller, input, async (call) => {
+      const { key, plaintext, ciphertext } = await this.generate("GenerateDataKeyWithoutPlaintext", call, input, caller);
       plaintext.fill(0);
       return { CiphertextBlob: ciphertext, KeyId: key.arn };
     });
@@ -364,7 +422,7 @@ export class KeyManagementService {
   // ---- grants ----
 
   createGrant(input: Input, caller: Caller | undefined) {
-    return this.op("CreateGrant", caller, async (span) => {
+    return this.op("CreateGrant", caller, input, async (call) => {
       validateGrantTokens(input.GrantTokens);
       const request: GrantRequest = validateGrantRequest({
         granteePrincipal: input.GranteePrincipal,
@@ -373,12 +431,12 @@ export class KeyManagementService {
         constraints: input.Constraints,
         name: input.Name,
       });
-      span.setAttribute("aws.kms.grantee_principal", request.granteePrincipal);
-      span.setAttribute("aws.kms.grant_operations", request.operations);
+      call.span.setAttribute("aws.kms.grantee_principal", request.granteePrincipal);
+      call.span.setAttribute("aws.kms.grant_operations", request.operations);
       const constraint = request.constraints?.EncryptionContextEquals ?? request.constraints?.EncryptionContextSubset ?? {};
-      for (const [k, v] of Object.entries(constraint)) span.setAttribute(`aws.kms.grant_constraint.${k}`, v);
+      for (const [k, v] of Object.entries(constraint)) call.span.setAttribute(`aws.kms.grant_constraint.${k}`, v);
       const key = await this.resolveKey(input.KeyId, "KeyId", false);
-      await this.authorize(span, caller, "CreateGrant", key, { operation: "CreateGrant", child: request }, "create-grant");
+      await this.authorize(call, caller, "CreateGrant", key, { operation: "CreateGrant", child: request }, "create-grant");
       if (key.keyManager === "CUSTOMER" && (await this.grants.countForKey(key.keyId)) >= MAX_GRANTS_PER_KEY) {
         throw new AwsError("LimitExceededException", `Key ${key.arn} has ${MAX_GRANTS_PER_KEY} grants, the most a key may have.`);
       }
@@ -391,16 +449,16 @@ export class KeyManagementService {
         ...request,
       };
       const grantId = await this.grants.create(grant, request.name ? grantFingerprint(key.keyId, request) : undefined);
-      span.setAttribute("aws.kms.created_grant_id", grantId);
+      call.span.setAttribute("aws.kms.created_grant_id", grantId);
       if (grantId === grant.grantId) this.log.info({ grantId, keyId: key.keyId, grantee: request.granteePrincipal }, "created grant");
       return { GrantId: grantId, GrantToken: newGrantToken(grantId) };
     });
   }
 
   listGrants(input: Input, caller: Caller | undefined) {
-    return this.op("ListGrants", caller, async (span) => {
+    return this.op("ListGrants", caller, input, async (call) => {
       const key = await this.resolveKey(input.KeyId, "KeyId", false);
-      await this.authorize(span, caller, "ListGrants", key);
+      await this.authorize(call, caller, "ListGrants", key);
       if (input.GrantId !== undefined && !isGrantId(input.GrantId)) throw new AwsError("InvalidGrantIdException", "GrantId must be 64 hexadecimal characters.");
       if (input.GranteePrincipal !== undefined && typeof input.GranteePrincipal !== "string") throw new AwsError("ValidationException", "GranteePrincipal must be a string.");
       const { offset, limit } = paging(input, 100, 50);
@@ -417,7 +475,7 @@ export class KeyManagementService {
   }
 
   retireGrant(input: Input, caller: Caller | undefined) {
-    return this.op("RetireGrant", caller, async (span) => {
+    return this.op("RetireGrant", caller, input, async (call) => {
       let grantId: string;
       if (input.GrantToken !== undefined) {
         grantId = grantIdFromToken(input.GrantToken);
@@ -433,11 +491,11 @@ export class KeyManagementService {
       if (input.KeyId !== undefined && (await this.resolveKey(input.KeyId, "KeyId", false)).keyId !== grant.keyId) {
         throw new AwsError("NotFoundException", `Grant ID ${grantId} not found for key ${String(input.KeyId)}`);
       }
-      span.setAttribute("aws.kms.retired_grant_id", grantId);
+      call.span.setAttribute("aws.kms.retired_grant_id", grantId);
       const key = await this.keys.getKey(grant.keyId);
       if (key) {
-        span.setAttribute("aws.kms.key_id", key.keyId);
-        span.setAttribute("aws.kms.key_arn", key.arn);
+        call.span.setAttribute("aws.kms.key_id", key.keyId);
+        call.span.setAttribute("aws.kms.key_arn", key.arn);
       }
       // Who may retire: the retiring principal; the grantee if the grant includes RetireGrant;
       // principals of the issuing account by policy.
@@ -455,13 +513,13 @@ export class KeyManagementService {
   }
 
   revokeGrant(input: Input, caller: Caller | undefined) {
-    return this.op("RevokeGrant", caller, async (span) => {
+    return this.op("RevokeGrant", caller, input, async (call) => {
       const key = await this.resolveKey(input.KeyId, "KeyId", false);
-      await this.authorize(span, caller, "RevokeGrant", key);
+      await this.authorize(call, caller, "RevokeGrant", key);
       if (!isGrantId(input.GrantId)) throw new AwsError("InvalidGrantIdException", "GrantId must be 64 hexadecimal characters.");
       const grant = await this.grants.get(input.GrantId);
       if (!grant || grant.keyId !== key.keyId) throw new AwsError("NotFoundException", `Grant ID ${input.GrantId} not found`);
-      span.setAttribute("aws.kms.revoked_grant_id", grant.grantId);
+      call.span.setAttribute("aws.kms.revoked_grant_id", grant.grantId);
       await this.grants.delete(grant);
       this.log.info({ grantId: grant.grantId, keyId: key.keyId }, "revoked grant");
       return {};
@@ -469,7 +527,7 @@ export class KeyManagementService {
   }
 
   listRetirableGrants(input: Input, caller: Caller | undefined) {
-    return this.op("ListRetirableGrants", caller, async () => {
+    return this.op("ListRetirableGrants", caller, input, async () => {
       this.authorizeAccount(caller, "ListRetirableGrants");
       const principal = input.RetiringPrincipal;
       if (typeof principal !== "string" || principal.length === 0 || principal.length > 256) {
@@ -486,14 +544,14 @@ export class KeyManagementService {
   // ---- key administration ----
 
   deleteAlias(input: Input, caller: Caller | undefined) {
-    return this.op("DeleteAlias", caller, async (span) => {
+    return this.op("DeleteAlias", caller, input, async (call) => {
       const name = input.AliasName;
       if (typeof name !== "string" || !name.startsWith("alias/")) throw new AwsError("ValidationException", "AliasName must be an alias name that starts with 'alias/'.");
       if (name.startsWith("alias/aws/")) throw new AwsError("InvalidAliasNameException", "Aliases of AWS managed keys (alias/aws/...) cannot be deleted.");
       const alias = await this.keys.getAlias(name);
       const key = alias && (await this.keys.getKey(alias.targetKeyId));
       if (!alias || !key) throw new AwsError("NotFoundException", `Alias ${aliasArn(this.p, name)} is not found.`);
-      await this.authorize(span, caller, "DeleteAlias", key);
+      await this.authorize(call, caller, "DeleteAlias", key);
       await this.keys.deleteAlias(name);
       return {};
     });
@@ -505,20 +563,20 @@ export class KeyManagementService {
   }
 
   getKeyPolicy(input: Input, caller: Caller | undefined) {
-    return this.op("GetKeyPolicy", caller, async (span) => {
+    return this.op("GetKeyPolicy", caller, input, async (call) => {
       const key = await this.resolveKey(input.KeyId, "KeyId", false);
-      await this.authorize(span, caller, "GetKeyPolicy", key);
+      await this.authorize(call, caller, "GetKeyPolicy", key);
       return { Policy: key.policy ?? defaultKeyPolicy(this.p), PolicyName: this.policyName(input.PolicyName) };
     });
   }
 
   putKeyPolicy(input: Input, caller: Caller | undefined) {
-    return this.op("PutKeyPolicy", caller, async (span) => {
+    return this.op("PutKeyPolicy", caller, input, async (call) => {
       const key = await this.resolveKey(input.KeyId, "KeyId", false);
       this.policyName(input.PolicyName);
       if (typeof input.Policy !== "string") throw new AwsError("ValidationException", "Policy is required: a JSON key policy document, as a string.");
       const policy = parsePolicy(input.Policy);
-      await this.authorize(span, caller, "PutKeyPolicy", key);
+      await this.authorize(call, caller, "PutKeyPolicy", key);
       // The policy lockout safety check: the caller must still be able to change the policy.
       if (input.BypassPolicyLockoutSafetyCheck !== true) {
         const after = authorize(this.p, { caller, identityPolicies: this.identityPolicies(caller), action: "PutKeyPolicy", key, keyPolicy: policy });
@@ -535,23 +593,23 @@ export class KeyManagementService {
   /** Changes a customer managed key's state; AWS managed keys refuse (their policy allows none of this). */
   private async setKeyState(
     name: "EnableKey" | "DisableKey" | "ScheduleKeyDeletion" | "CancelKeyDeletion",
-    span: Span,
+    call: Call,
     input: Input,
     caller: Caller | undefined,
     change: (key: KeyRecord) => KeyRecord,
   ): Promise<KeyRecord> {
     const key = await this.resolveKey(input.KeyId, "KeyId", false);
-    await this.authorize(span, caller, name, key);
+    await this.authorize(call, caller, name, key);
     const next = change(key);
     await this.keys.updateKey(next);
-    span.setAttribute("aws.kms.key_state", next.keyState);
+    call.span.setAttribute("aws.kms.key_state", next.keyState);
     this.log.info({ keyId: key.keyId, from: key.keyState, to: next.keyState }, "key state changed");
     return next;
   }
 
   enableKey(input: Input, caller: Caller | undefined) {
-    return this.op("EnableKey", caller, async (span) => {
-      await this.setKeyState("EnableKey", span, input, caller, (k) => {
+    return this.op("EnableKey", caller, input, async (call) => {
+      await this.setKeyState("EnableKey", call, input, caller, (k) => {
         if (k.keyState === "PendingDeletion") throw new AwsError("KMSInvalidStateException", `${k.arn} is pending deletion.`);
         return { ...k, keyState: "Enabled" };
       });
@@ -560,8 +618,8 @@ export class KeyManagementService {
   }
 
   disableKey(input: Input, caller: Caller | undefined) {
-    return this.op("DisableKey", caller, async (span) => {
-      await this.setKeyState("DisableKey", span, input, caller, (k) => {
+    return this.op("DisableKey", caller, input, async (call) => {
+      await this.setKeyState("DisableKey", call, input, caller, (k) => {
         if (k.keyState === "PendingDeletion") throw new AwsError("KMSInvalidStateException", `${k.arn} is pending deletion.`);
         return { ...k, keyState: "Disabled" };
       });
@@ -570,12 +628,12 @@ export class KeyManagementService {
   }
 
   scheduleKeyDeletion(input: Input, caller: Caller | undefined) {
-    return this.op("ScheduleKeyDeletion", caller, async (span) => {
+    return this.op("ScheduleKeyDeletion", caller, input, async (call) => {
       const days = input.PendingWindowInDays ?? 30;
       if (!Number.isInteger(days) || (days as number) < 7 || (days as number) > 30) {
         throw new AwsError("ValidationException", "PendingWindowInDays must be an integer from 7 to 30.");
       }
-      const key = await this.setKeyState("ScheduleKeyDeletion", span, input, caller, (k) => {
+      const key = await this.setKeyState("ScheduleKeyDeletion", call, input, caller, (k) => {
         if (k.keyState === "PendingDeletion") throw new AwsError("KMSInvalidStateException", `${k.arn} is pending deletion.`);
         return { ...k, keyState: "PendingDeletion", deletionDate: nowSeconds() + (days as number) * 86400 };
       });
@@ -584,8 +642,8 @@ export class KeyManagementService {
   }
 
   cancelKeyDeletion(input: Input, caller: Caller | undefined) {
-    return this.op("CancelKeyDeletion", caller, async (span) => {
-      const key = await this.setKeyState("CancelKeyDeletion", span, input, caller, (k) => {
+    return this.op("CancelKeyDeletion", caller, input, async (call) => {
+      const key = await this.setKeyState("CancelKeyDeletion", call, input, caller, (k) => {
         if (k.keyState !== "PendingDeletion") throw new AwsError("KMSInvalidStateException", `${k.arn} is not pending deletion.`);
         const { deletionDate: _, ...rest } = k;
         return { ...rest, keyState: "Disabled" }; // AWS leaves a key Disabled after CancelKeyDeletion
@@ -595,19 +653,19 @@ export class KeyManagementService {
   }
 
   reEncrypt(input: Input, caller: Caller | undefined) {
-    return this.op("ReEncrypt", caller, async (span) => {
+    return this.op("ReEncrypt", caller, input, async (call) => {
       validateGrantTokens(input.GrantTokens);
       const ciphertext = blob(input.CiphertextBlob, "ciphertextBlob", MAX_CIPHERTEXT);
       const sourceContext = validateContext(input.SourceEncryptionContext, "SourceEncryptionContext");
-      const destinationContext = this.context(span, input.DestinationEncryptionContext);
+      const destinationContext = this.context(call.span, input.DestinationEncryptionContext);
       const source = await this.keys.getKey(blobKeyId(ciphertext));
       if (!source) throw new AwsError("InvalidCiphertextException", "The ciphertext refers to a key that does not exist.");
       if (input.SourceKeyId !== undefined && (await this.resolveKey(input.SourceKeyId, "SourceKeyId")).keyId !== source.keyId) {
         throw new AwsError("IncorrectKeyException", "The source key ID does not identify the key that encrypted the ciphertext.");
       }
       const destination = await this.resolveKey(input.DestinationKeyId, "DestinationKeyId");
-      await this.authorize(span, caller, "ReEncryptFrom", source, { operation: "ReEncryptFrom", context: sourceContext }, "cryptographic");
-      await this.authorize(span, caller, "ReEncryptTo", destination, { operation: "ReEncryptTo", context: destinationContext }, "cryptographic");
+      await this.authorize(call, caller, "ReEncryptFrom", source, { operation: "ReEncryptFrom", context: sourceContext }, "cryptographic");
+      await this.authorize(call, caller, "ReEncryptTo", destination, { operation: "ReEncryptTo", context: destinationContext }, "cryptographic");
       const plaintext = decryptBlob(this.keyMaterial(source), ciphertext, sourceContext);
       try {
         return {

@@ -32,10 +32,10 @@ export function kmsHttpEdge(svc: KeyManagementService, p: Partition, log: Logger
     async (input, caller) =>
       encodeBlobs(await fn(decodeBlobs(input), caller));
   return awsJsonEdge({
-    targetPrefix: "TrentService",
     log,
     authenticate: (req) => callerFromSigV4(req, p),
-    operations: {
+    targets: {
+      TrentService: {
       CreateKey: op((i, c) => svc.createKey(i, c)),
       DescribeKey: op((i, c) => svc.describeKey(i, c)),
       ListKeys: op((i, c) => svc.listKeys(i, c)),
@@ -58,6 +58,61 @@ export function kmsHttpEdge(svc: KeyManagementService, p: Partition, log: Logger
       ScheduleKeyDeletion: op((i, c) => svc.scheduleKeyDeletion(i, c)),
       CancelKeyDeletion: op((i, c) => svc.cancelKeyDeletion(i, c)),
       ReEncrypt: op((i, c) => svc.reEncrypt(i, c)),
+      },
+      // The audit trail, read the way CloudTrail is: aws cloudtrail lookup-events --endpoint-url ...
+      "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101": {
+        LookupEvents: async (input) => lookupEvents(svc, input),
+      },
     },
   });
+}
+
+const CLOUDTRAIL_ATTRIBUTES = ["EventName", "Username", "ResourceName"] as const;
+
+/** CloudTrail's LookupEvents over the KMS audit trail: one lookup attribute, a time range, paging. */
+async function lookupEvents(svc: KeyManagementService, input: Record<string, unknown>) {
+  const attrs = input.LookupAttributes;
+  if (attrs !== undefined && (!Array.isArray(attrs) || attrs.length > 1)) {
+    throw new AwsError("InvalidLookupAttributesException", "LookupAttributes takes at most one attribute.");
+  }
+  const attr = (attrs as { AttributeKey?: unknown; AttributeValue?: unknown }[] | undefined)?.[0];
+  if (attr && (!CLOUDTRAIL_ATTRIBUTES.includes(attr.AttributeKey as never) || typeof attr.AttributeValue !== "string")) {
+    throw new AwsError("InvalidLookupAttributesException", `AttributeKey must be one of ${CLOUDTRAIL_ATTRIBUTES.join(", ")}, with a string AttributeValue.`);
+  }
+  const time = (v: unknown, name: string) => {
+    if (v === undefined) return undefined;
+    if (typeof v !== "number") throw new AwsError("InvalidTimeRangeException", `${name} must be a timestamp.`);
+    return new Date(v * 1000);
+  };
+  const limit = input.MaxResults ?? 50;
+  if (!Number.isInteger(limit) || (limit as number) < 1 || (limit as number) > 50) throw new AwsError("InvalidMaxResultsException", "MaxResults must be from 1 to 50.");
+  if (input.NextToken !== undefined && (typeof input.NextToken !== "string" || !/^\d+-\d+$/.test(input.NextToken))) {
+    throw new AwsError("InvalidNextTokenException", "NextToken is not valid: pass the NextToken of a previous response.");
+  }
+  const startTime = time(input.StartTime, "StartTime");
+  const endTime = time(input.EndTime, "EndTime");
+  const { events, next } = await svc.lookupEvents(
+    {
+      ...(attr?.AttributeKey === "EventName" ? { eventName: attr.AttributeValue as string } : {}),
+      ...(attr?.AttributeKey === "Username" ? { principal: attr.AttributeValue as string } : {}),
+      ...(attr?.AttributeKey === "ResourceName" ? { keyArn: attr.AttributeValue as string } : {}),
+      ...(startTime ? { startTime } : {}),
+      ...(endTime ? { endTime } : {}),
+    },
+    limit as number,
+    input.NextToken as string | undefined,
+  );
+  return {
+    Events: events.map((e) => ({
+      EventId: e.eventID,
+      EventName: e.eventName,
+      ReadOnly: String(e.readOnly),
+      EventTime: Date.parse(e.eventTime) / 1000,
+      EventSource: e.eventSource,
+      Username: (e.userIdentity.userName as string | undefined) ?? (e.userIdentity.arn as string | undefined),
+      Resources: (e.resources ?? []).map((r) => ({ ResourceType: r.type, ResourceName: r.ARN })),
+      CloudTrailEvent: JSON.stringify(e),
+    })),
+    ...(next ? { NextToken: next } : {}),
+  };
 }
