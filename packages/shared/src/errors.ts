@@ -62,6 +62,7 @@ const ERRORS: Record<string, ErrorShape> = {
   VolumeInUse: { grpc: S.FAILED_PRECONDITION, http: 400 },
   InvalidParameterValue: { grpc: S.INVALID_ARGUMENT, http: 400 },
   MissingParameter: { grpc: S.INVALID_ARGUMENT, http: 400 },
+  InvalidParameterDependency: { grpc: S.INVALID_ARGUMENT, http: 400 },
   IdempotentParameterMismatch: { grpc: S.ALREADY_EXISTS, http: 400 },
   "KMS.DisabledException": { grpc: S.FAILED_PRECONDITION, http: 400 },
 };

@@ -1,0 +1,19 @@
+// Wiring only: configuration, the store, the KMS client, the service and its gRPC transport.
+import { connectRedis, createLogger, onShutdown, runMain, startGrpcServer } from "@envelope/shared";
+import { readConfig } from "./config.js";
+import { VolumeStore } from "./store/volumes.js";
+import { KmsClient } from "./clients/kms.js";
+import { ElasticBlockStore } from "./service.js";
+import { ebsGrpcService } from "./grpc/server.js";
+
+const log = createLogger("ebs");
+
+runMain(log, async () => {
+  const config = readConfig();
+  const redis = connectRedis(config.redisUrl, log, "ebs");
+  const kms = new KmsClient(config.kmsAddress, config.kmsTimeoutMs);
+  const svc = new ElasticBlockStore(config.partition, config.availabilityZone, new VolumeStore(redis), kms, log);
+  const grpcServer = await startGrpcServer({ host: config.grpcHost, port: config.grpcPort, services: [ebsGrpcService(svc, log)] });
+  log.info({ grpcPort: grpcServer.port, kms: config.kmsAddress }, "ebs ready");
+  onShutdown(log, [() => grpcServer.shutdown(), () => svc.forgetAllKeys(), () => kms.close(), () => redis.quit()]);
+});
