@@ -1,0 +1,30 @@
+// Wiring only: configuration, the store, the KMS and EBS clients, the service and its two transports.
+import { connectRedis, createLogger, onShutdown, runMain, startGrpcServer } from "@envelope/shared";
+import { readConfig } from "./config.js";
+import { WorkspaceStore } from "./store/workspaces.js";
+import { KmsClient } from "./clients/kms.js";
+import { EbsClient } from "./clients/ebs.js";
+import { WorkspacesService } from "./service.js";
+import { workspacesGrpcService } from "./grpc/server.js";
+import { workspacesHttpEdge } from "./http/edge.js";
+
+const log = createLogger("workspaces");
+
+runMain(log, async () => {
+  const config = readConfig();
+  const redis = connectRedis(config.redisUrl, log, "workspaces");
+  const kms = new KmsClient(config.kmsAddress, config.callTimeoutMs);
+  const ebs = new EbsClient(config.ebsAddress, config.callTimeoutMs);
+  const svc = new WorkspacesService(config.partition, new WorkspaceStore(redis), kms, ebs, log, config.terminatedRetentionSeconds);
+  const grpcServer = await startGrpcServer({ host: config.grpcHost, port: config.grpcPort, services: [workspacesGrpcService(svc, log)] });
+  const http = workspacesHttpEdge(svc, config.partition, log).listen(config.httpPort);
+  log.info({ grpcPort: grpcServer.port, httpPort: config.httpPort }, "workspaces ready");
+  onShutdown(log, [
+    () => new Promise((r) => http.close(r)),
+    () => grpcServer.shutdown(),
+    () => svc.drain(),
+    () => kms.close(),
+    () => ebs.close(),
+    () => redis.quit(),
+  ]);
+});
