@@ -230,8 +230,9 @@ async function main() {
     const byOp: Record<string, number> = {};
     for (const s of kmsServer) {
       const op = s.name.split("/").pop()!;
-      byOp[op] = (byOp[op] ?? 0) + 1 / traces.size;
+      byOp[op] = (byOp[op] ?? 0) + 1;
     }
+    for (const op of Object.keys(byOp)) byOp[op] = byOp[op]! / traces.size;
     results.perWorkspace = {
       kmsCalls: kmsServer.length / traces.size,
       redisCalls: inTraces.filter((s) => s.attributes["db.system"] === "redis" || s.attributes["db.system.name"] === "redis").length / traces.size,
