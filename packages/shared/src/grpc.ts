@@ -102,6 +102,8 @@ export const clientOptions: grpc.ClientOptions = {
   "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
   "grpc.max_send_message_length": MAX_MESSAGE_BYTES,
   "grpc.keepalive_time_ms": 30_000,
+  // A receive window as large as a message: block reads of a MiB need no flow-control stalls.
+  "grpc-node.flow_control_window": MAX_MESSAGE_BYTES,
 };
 
 export interface CallOptions {

@@ -9,6 +9,8 @@ export function connectRedis(url: string, log: Logger, name: string): Redis {
     connectionName: name,
     maxRetriesPerRequest: 3,
     enableOfflineQueue: true,
+    // Commands issued in the same tick go out as one pipeline: fewer round trips under load.
+    enableAutoPipelining: true,
     retryStrategy: (times) => Math.min(times * 200, 2000),
   });
   redis.on("error", (err) => log.warn({ err: err.message }, "redis connection error"));

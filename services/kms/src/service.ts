@@ -231,6 +231,24 @@ export class KeyManagementService {
     return [ALLOW_ALL];
   }
 
+  /**
+   * When a KeyId names a key directly (not an alias), the caller's grants for it can be read
+   * while the key itself is: one round trip instead of two on the hot path.
+   */
+  private grantsByKeyId(caller: Caller | undefined, keyIdInput: unknown): Promise<Grant[]> | undefined {
+    if (!caller) return undefined;
+    let ref;
+    try {
+      ref = parseKeyReference(this.p, keyIdInput);
+    } catch {
+      return undefined; // resolveKey reports the problem
+    }
+    if (ref.kind !== "key") return undefined;
+    const grants = this.grants.forGrantee(caller.principal, ref.keyId);
+    grants.catch(() => undefined);
+    return grants;
+  }
+
   /** Decides an action on no key (CreateKey, ListKeys, ListAliases). */
   private authorizeAccount(caller: Caller | undefined, action: KmsAction): void {
     const decision = authorize(this.p, { caller, identityPolicies: this.identityPolicies(caller), action });
@@ -238,7 +256,16 @@ export class KeyManagementService {
   }
 
   /** Decides an action on a key and records the key and what allowed it on the span. */
-  private async authorize(call: Call, caller: Caller | undefined, action: KmsAction, key: KeyRecord, request?: GrantedRequest, use: KeyUse = "metadata") {
+  private async authorize(
+    call: Call,
+    caller: Caller | undefined,
+    action: KmsAction,
+    key: KeyRecord,
+    request?: GrantedRequest,
+    use: KeyUse = "metadata",
+    /** The caller's grants for the key, when the lookup could start early, beside the key's. */
+    grants?: Promise<Grant[]>,
+  ) {
     const { span } = call;
     call.keyArn = key.arn;
     span.setAttribute("aws.kms.key_id", key.keyId);
@@ -251,7 +278,7 @@ export class KeyManagementService {
       key,
       keyPolicy: parsePolicy(key.policy ?? defaultKeyPolicy(this.p)),
       conditions: conditionKeys(caller, request),
-      grants: caller && request ? await this.grants.forGrantee(caller.principal, key.keyId) : [],
+      grants: caller && request ? await (grants ?? this.grants.forGrantee(caller.principal, key.keyId)) : [],
       ...(request ? { grantRequest: request } : {}),
     };
     const decision = authorize(this.p, req);
@@ -369,12 +396,15 @@ export class KeyManagementService {
       const ciphertext = blob(input.CiphertextBlob, "ciphertextBlob", MAX_CIPHERTEXT);
       const context = this.context(call.span, input.EncryptionContext);
       const keyId = blobKeyId(ciphertext);
+      // The blob names its key: read the key and the caller's grants for it at once.
+      const grants = caller ? this.grants.forGrantee(caller.principal, keyId) : undefined;
+      grants?.catch(() => undefined);
       const key = await this.keys.getKey(keyId);
       if (!key) throw new AwsError("InvalidCiphertextException", "The ciphertext refers to a key that does not exist.");
       if (input.KeyId !== undefined && input.KeyId !== "" && (await this.resolveKey(input.KeyId)).keyId !== key.keyId) {
         throw new AwsError("IncorrectKeyException", "The key ID in the request does not identify the key that encrypted the ciphertext.");
       }
-      await this.authorize(call, caller, "Decrypt", key, { operation: "Decrypt", context }, "cryptographic");
+      await this.authorize(call, caller, "Decrypt", key, { operation: "Decrypt", context }, "cryptographic", grants);
       return { KeyId: key.arn, Plaintext: decryptBlob(this.keyMaterial(key), ciphertext, context), EncryptionAlgorithm: "SYMMETRIC_DEFAULT" };
     });
   }
@@ -398,8 +428,9 @@ export class KeyManagementService {
     validateGrantTokens(input.GrantTokens);
     const length = this.dataKeyLength(input);
     const context = this.context(call.span, input.EncryptionContext);
+    const grants = this.grantsByKeyId(caller, input.KeyId);
     const key = await this.resolveKey(input.KeyId);
-    await this.authorize(call, caller, name, key, { operation: name, context }, "cryptographic");
+    await this.authorize(call, caller, name, key, { operation: name, context }, "cryptographic", grants);
     const plaintext = randomDataKey(length);
     return { key, plaintext, ciphertext: encryptBlob(key.keyId, this.keyMaterial(key), plaintext, context) };
   }

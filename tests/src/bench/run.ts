@@ -13,7 +13,7 @@ import * as grpc from "@grpc/grpc-js";
 import { Redis } from "ioredis";
 import { GenericContainer, type StartedTestContainer } from "testcontainers";
 import { DecryptCommand, GenerateDataKeyCommand } from "@aws-sdk/client-kms";
-import { callUnary, serviceSessionArn, EBS_ROLE, WORKSPACES_ROLE, type Caller } from "@envelope/shared";
+import { callUnary, clientOptions, serviceSessionArn, EBS_ROLE, WORKSPACES_ROLE, type Caller } from "@envelope/shared";
 import { loadWorkspaces, type workspaces } from "@envelope/proto";
 import { ROOT } from "../support/stack.js";
 import { DIRECTORY, PARTITION, ebsGrpc, kmsClient, kmsGrpc } from "../support/clients.js";
@@ -45,7 +45,7 @@ async function startRedis(): Promise<{ url: string; stop: () => Promise<unknown>
 async function startEcho(): Promise<{ client: grpc.Client; stop: () => void }> {
   const child = spawn(process.execPath, [path.join(__dirname, "echo-server.js"), "0"], { stdio: ["ignore", "pipe", "inherit"] });
   const port = await new Promise<number>((resolve) => child.stdout!.once("data", (d: Buffer) => resolve(Number(d.toString().trim()))));
-  const client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  const client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), clientOptions);
   return { client, stop: () => child.kill("SIGTERM") };
 }
 
@@ -126,6 +126,10 @@ async function main() {
     const payload = randomBytes(200);
     for (const c of LEVELS) add(await measure("ceiling: grpc-js unary echo", c, MS, () => echoCall(echo.client, payload)));
     const aesBlock = add(aesCeiling(64 * 1024, SECONDS));
+    // The transport's limit for the data plane's message size (16 blocks of 64 KiB). An echo
+    // carries its MiB both ways, so it moves 2 MiB per call; a block write or read moves one.
+    const mib = randomBytes(1024 * 1024);
+    for (const c of LEVELS) add(await measure("ceiling: grpc-js unary echo 1 MiB", c, MS, () => echoCall(echo.client, mib), 2 * mib.length));
     for (const c of LEVELS) add(await measure("ceiling: ioredis GET round trip", c, MS, () => ioredis.get("bench:none")));
 
     // ---- KMS over gRPC ----
@@ -254,6 +258,9 @@ async function main() {
     // The AES ceiling's MB/s counts a seal and an open; halve it to compare one direction.
     ratio("ebs-write-vs-aes", bestWrite, aesBlock, (m) => (m === aesBlock ? m.mbPerSec! / 2 : m.mbPerSec!), 0.5);
     ratio("ebs-read-vs-aes", bestRead, aesBlock, (m) => (m === aesBlock ? m.mbPerSec! / 2 : m.mbPerSec!), 0.5);
+    const bestEcho = results.measurements.filter((m) => m.name === "ceiling: grpc-js unary echo 1 MiB").sort((a, b) => b.mbPerSec! - a.mbPerSec!)[0];
+    ratio("ebs-write-vs-transport", bestWrite, bestEcho, (m) => m.mbPerSec!);
+    ratio("ebs-read-vs-transport", bestRead, bestEcho, (m) => m.mbPerSec!);
     writeReport(OUT, results);
     log(`wrote ${path.join(OUT, "REPORT.md")}, bench.json and chart.svg`);
   } finally {

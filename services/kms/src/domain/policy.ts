@@ -43,8 +43,23 @@ export interface PolicyDocument {
   Statement: Statement[];
 }
 
-/** Parses and checks a policy document; a bad one is MalformedPolicyDocumentException naming the problem. */
+const parsedPolicies = new Map<string, PolicyDocument>();
+const MAX_CACHED_POLICIES = 1000;
+
+/**
+ * Parses and checks a policy document; a bad one is MalformedPolicyDocumentException naming
+ * the problem. Every call reads its key's policy, so parsed documents are kept by their text.
+ */
 export function parsePolicy(text: string, maxBytes = 32 * 1024): PolicyDocument {
+  const cached = parsedPolicies.get(text);
+  if (cached) return cached;
+  const doc = parsePolicyText(text, maxBytes);
+  if (parsedPolicies.size >= MAX_CACHED_POLICIES) parsedPolicies.delete(parsedPolicies.keys().next().value!);
+  parsedPolicies.set(text, doc);
+  return doc;
+}
+
+function parsePolicyText(text: string, maxBytes: number): PolicyDocument {
   if (Buffer.byteLength(text) > maxBytes) throw new AwsError("MalformedPolicyDocumentException", `The policy is larger than ${maxBytes} bytes.`);
   let json: unknown;
   try {

@@ -1,11 +1,12 @@
-// Grants in Redis (prefix kms:). A grant is one JSON value, indexed by key (for ListGrants)
-// and by grantee (so authorization reads only the caller's grants).
+// Grants in Redis (prefix kms:). A grant is one JSON value, indexed by key (for ListGrants);
+// a copy sits in a hash per grantee and key, so authorization reads the caller's grants for
+// a key in one round trip.
 import type { Redis } from "@envelope/shared";
 import type { Grant } from "../domain/grants.js";
 
 const grantKey = (grantId: string) => `kms:grant:${grantId}`;
 const byKey = (keyId: string) => `kms:grants-by-key:${keyId}`;
-const byGrantee = (principal: string) => `kms:grants-by-grantee:${principal}`;
+const byGranteeAndKey = (principal: string, keyId: string) => `kms:grants-for:${keyId}:${principal}`;
 const byRetiree = (principal: string) => `kms:grants-by-retiree:${principal}`;
 const byFingerprint = (fp: string) => `kms:grant-name:${fp}`;
 
@@ -19,8 +20,7 @@ export class GrantStore {
 
   /** The live grants whose grantee is this principal, for one key. */
   async forGrantee(principal: string, keyId: string): Promise<Grant[]> {
-    const ids = await this.redis.smembers(byGrantee(principal));
-    return (await this.many(ids)).filter((g) => g.keyId === keyId);
+    return (await this.redis.hvals(byGranteeAndKey(principal, keyId))).map((r) => JSON.parse(r) as Grant);
   }
 
   async many(ids: string[]): Promise<Grant[]> {
@@ -55,11 +55,12 @@ export class GrantStore {
         await this.redis.set(byFingerprint(fingerprint), grant.grantId);
       }
     }
+    const json = JSON.stringify({ ...grant, fingerprint });
     const tx = this.redis
       .multi()
-      .set(grantKey(grant.grantId), JSON.stringify({ ...grant, fingerprint }))
+      .set(grantKey(grant.grantId), json)
       .zadd(byKey(grant.keyId), grant.creationDate * 1000, grant.grantId)
-      .sadd(byGrantee(grant.granteePrincipal), grant.grantId);
+      .hset(byGranteeAndKey(grant.granteePrincipal, grant.keyId), grant.grantId, json);
     if (grant.retiringPrincipal) tx.sadd(byRetiree(grant.retiringPrincipal), grant.grantId);
     await tx.exec();
     return grant.grantId;
@@ -71,7 +72,7 @@ export class GrantStore {
       .multi()
       .del(grantKey(grant.grantId))
       .zrem(byKey(grant.keyId), grant.grantId)
-      .srem(byGrantee(grant.granteePrincipal), grant.grantId);
+      .hdel(byGranteeAndKey(grant.granteePrincipal, grant.keyId), grant.grantId);
     if (grant.retiringPrincipal) tx.srem(byRetiree(grant.retiringPrincipal), grant.grantId);
     if (grant.fingerprint) tx.del(byFingerprint(grant.fingerprint));
     await tx.exec();
