@@ -32,11 +32,11 @@ KEY=$(as_admin aws kms describe-key $KMS --key-id alias/aws/workspaces --query K
 step aws kms describe-key $KMS --key-id alias/aws/workspaces --query 'KeyMetadata.[KeyId,KeyManager,KeyState]' --output text
 as_admin aws kms describe-key $KMS --key-id alias/aws/workspaces --query 'KeyMetadata.[KeyId,KeyManager,KeyState]' --output text
 # The grants: one for WorkSpaces scoped to alice and the directory, one for EBS per volume.
-step aws kms list-grants $KMS --key-id "$KEY" --query 'Grants[].[GranteePrincipal,Operations[0:2],Constraints.EncryptionContextSubset]'
+step aws kms list-grants $KMS --key-id "$KEY" --query 'Grants[].{Grantee:GranteePrincipal,Operations:join(\`,\`,Operations),Constraint:Constraints.EncryptionContextSubset}'
 as_admin aws kms list-grants $KMS --key-id "$KEY" --query 'Grants[].{Grantee:GranteePrincipal,Operations:join(`,`,Operations),Constraint:Constraints.EncryptionContextSubset}'
 
 # Why was the key used? The audit trail answers as CloudTrail does.
-step aws cloudtrail lookup-events $KMS --lookup-attributes AttributeKey=EventName,AttributeValue=Decrypt --max-results 1 --query 'Events[0].CloudTrailEvent' --output text
+step aws cloudtrail lookup-events $KMS --lookup-attributes AttributeKey=EventName,AttributeValue=Decrypt --max-results 1 --query 'Events[0].CloudTrailEvent' --output text \| python3 -m json.tool
 as_admin aws cloudtrail lookup-events $KMS --lookup-attributes AttributeKey=EventName,AttributeValue=Decrypt --max-results 1 --query 'Events[0].CloudTrailEvent' --output text | python3 -m json.tool
 
 # A custom CMK with an alias.
@@ -53,8 +53,8 @@ step aws kms list-grants $KMS --key-id "$CMK" --query 'length(Grants)'
 as_admin aws kms list-grants $KMS --key-id "$CMK" --query 'length(Grants)'
 
 # Step 9: terminate retires every grant.
-step aws workspaces terminate-workspaces $WS --terminate-workspace-requests WorkspaceId="$ALICE" WorkspaceId="$BOB"
-as_wsadmin aws workspaces terminate-workspaces $WS --terminate-workspace-requests WorkspaceId="$ALICE" WorkspaceId="$BOB"
+step aws workspaces terminate-workspaces $WS --terminate-workspace-requests "$ALICE" "$BOB"
+as_wsadmin aws workspaces terminate-workspaces $WS --terminate-workspace-requests "$ALICE" "$BOB"
 wait_for "$ALICE" TERMINATED
 wait_for "$BOB" TERMINATED
 step aws kms list-grants $KMS --key-id "$CMK" --query 'length(Grants)'
