@@ -8,3 +8,4 @@ export * from "./sigv4.js";
 export * from "./lifecycle.js";
 export * from "./redis.js";
 export * from "./arn.js";
+export * from "./kms-client.js";

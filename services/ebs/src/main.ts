@@ -1,8 +1,8 @@
 // Wiring only: configuration, the store, the KMS client, the service and its gRPC transport.
-import { connectRedis, createLogger, onShutdown, runMain, startGrpcServer } from "@envelope/shared";
+import { connectRedis, createLogger, KmsClient, onShutdown, runMain, startGrpcServer } from "@envelope/shared";
 import { readConfig } from "./config.js";
 import { VolumeStore } from "./store/volumes.js";
-import { KmsClient } from "./clients/kms.js";
+
 import { ElasticBlockStore } from "./service.js";
 import { ebsGrpcService } from "./grpc/server.js";
 

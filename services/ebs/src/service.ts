@@ -9,7 +9,7 @@ import {
 } from "./domain/volumes.js";
 import { decryptBlock, encryptBlock, validateRange, validateWrite } from "./domain/blocks.js";
 import type { VolumeStore } from "./store/volumes.js";
-import type { KmsClient } from "./clients/kms.js";
+import type { KmsClient } from "@envelope/shared";
 
 const tracer = trace.getTracer("envelope-ebs");
 const KEY_ARN_RE = /^arn:aws:kms:[a-z0-9-]+:\d{12}:key\//;

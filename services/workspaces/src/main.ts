@@ -1,8 +1,8 @@
 // Wiring only: configuration, the store, the KMS and EBS clients, the service and its two transports.
-import { connectRedis, createLogger, onShutdown, runMain, startGrpcServer } from "@envelope/shared";
+import { connectRedis, createLogger, KmsClient, onShutdown, runMain, startGrpcServer } from "@envelope/shared";
 import { readConfig } from "./config.js";
 import { WorkspaceStore } from "./store/workspaces.js";
-import { KmsClient } from "./clients/kms.js";
+
 import { EbsClient } from "./clients/ebs.js";
 import { WorkspacesService } from "./service.js";
 import { workspacesGrpcService } from "./grpc/server.js";

@@ -9,7 +9,7 @@ import {
 } from "./domain/workspaces.js";
 import { BUNDLES } from "./domain/directory.js";
 import type { WorkspaceStore } from "./store/workspaces.js";
-import type { KmsClient } from "./clients/kms.js";
+import type { KmsClient } from "@envelope/shared";
 import type { EbsClient } from "./clients/ebs.js";
 
 const tracer = trace.getTracer("envelope-workspaces");
