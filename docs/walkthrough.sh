@@ -39,18 +39,22 @@ as_admin aws kms list-grants $KMS --key-id "$KEY" --query 'Grants[].{Grantee:Gra
 step aws cloudtrail lookup-events $KMS --lookup-attributes AttributeKey=EventName,AttributeValue=Decrypt --max-results 1 --query 'Events[0].CloudTrailEvent' --output text \| python3 -m json.tool
 as_admin aws cloudtrail lookup-events $KMS --lookup-attributes AttributeKey=EventName,AttributeValue=Decrypt --max-results 1 --query 'Events[0].CloudTrailEvent' --output text | python3 -m json.tool
 
-# A custom CMK with an alias.
-step aws kms create-key $KMS --description "WorkSpaces demo key" --query KeyMetadata.KeyId --output text
-CMK=$(as_admin aws kms create-key $KMS --description "WorkSpaces demo key" --query KeyMetadata.KeyId --output text)
-echo "$CMK"
-step aws kms create-alias $KMS --alias-name alias/workspaces-demo-$$ --target-key-id "$CMK"
-as_admin aws kms create-alias $KMS --alias-name "alias/workspaces-demo-$$" --target-key-id "$CMK"
-step aws workspaces create-workspaces $WS --workspaces DirectoryId=d-1234abcd01,UserName=bob,BundleId=wsb-demo0001,VolumeEncryptionKey=alias/workspaces-demo-$$,RootVolumeEncryptionEnabled=true,UserVolumeEncryptionEnabled=true --query 'PendingRequests[0].[WorkspaceId,State,VolumeEncryptionKey]' --output text
-read -r BOB _ < <(as_wsadmin aws workspaces create-workspaces $WS --workspaces "DirectoryId=d-1234abcd01,UserName=bob,BundleId=wsb-demo0001,VolumeEncryptionKey=alias/workspaces-demo-$$,RootVolumeEncryptionEnabled=true,UserVolumeEncryptionEnabled=true" --query 'PendingRequests[0].[WorkspaceId,State]' --output text)
-echo "$BOB	PENDING	alias/workspaces-demo-$$"
+# A custom CMK: the demo key alias/workspaces-demo (key id as in the AWS guide), with wsadmin
+# as a key user (Part 1) and the seed's IAM policy allowing kms:CreateGrant on it (Part 2).
+CMK=$(as_admin aws kms describe-key $KMS --key-id alias/workspaces-demo --query KeyMetadata.KeyId --output text)
+step aws kms get-key-policy $KMS --key-id "$CMK" --policy-name default "# each statement's Sid and principals"
+as_admin aws kms get-key-policy $KMS --key-id "$CMK" --policy-name default --query Policy --output text | python3 -c 'import json,sys; p=json.load(sys.stdin); [print(s["Sid"], "->", s["Principal"]["AWS"]) for s in p["Statement"]]'
+step aws workspaces create-workspaces $WS --workspaces DirectoryId=d-1234abcd01,UserName=bob,BundleId=wsb-demo0001,VolumeEncryptionKey=alias/workspaces-demo,RootVolumeEncryptionEnabled=true,UserVolumeEncryptionEnabled=true --query 'PendingRequests[0].[WorkspaceId,State,VolumeEncryptionKey]' --output text
+read -r BOB _ < <(as_wsadmin aws workspaces create-workspaces $WS --workspaces "DirectoryId=d-1234abcd01,UserName=bob,BundleId=wsb-demo0001,VolumeEncryptionKey=alias/workspaces-demo,RootVolumeEncryptionEnabled=true,UserVolumeEncryptionEnabled=true" --query 'PendingRequests[0].[WorkspaceId,State]' --output text)
+echo "$BOB	PENDING	alias/workspaces-demo"
 wait_for "$BOB" AVAILABLE
 step aws kms list-grants $KMS --key-id "$CMK" --query 'length(Grants)'
 as_admin aws kms list-grants $KMS --key-id "$CMK" --query 'length(Grants)'
+
+# wsadmin-nokms is neither a key user nor allowed kms:CreateGrant: the default key still works,
+# the custom CMK fails, because a principal can only grant what it has.
+step "AWS_ACCESS_KEY_ID=AKIAWSNOKMS000000001 AWS_SECRET_ACCESS_KEY=wsnokms-secret" aws workspaces create-workspaces $WS --workspaces DirectoryId=d-1234abcd01,UserName=carol,BundleId=wsb-demo0001,VolumeEncryptionKey=alias/workspaces-demo,RootVolumeEncryptionEnabled=true,UserVolumeEncryptionEnabled=true
+AWS_ACCESS_KEY_ID=AKIAWSNOKMS000000001 AWS_SECRET_ACCESS_KEY=wsnokms-secret aws workspaces create-workspaces $WS --workspaces "DirectoryId=d-1234abcd01,UserName=carol,BundleId=wsb-demo0001,VolumeEncryptionKey=alias/workspaces-demo,RootVolumeEncryptionEnabled=true,UserVolumeEncryptionEnabled=true"
 
 # Step 9: terminate retires every grant.
 step aws workspaces terminate-workspaces $WS --terminate-workspace-requests "$ALICE" "$BOB"

@@ -1,6 +1,7 @@
 // The AWS JSON 1.1 edge (X-Amz-Target dispatch) shared by the KMS and WorkSpaces HTTP APIs,
 // so that the AWS SDK v3 and the AWS CLI work against Envelope with --endpoint-url.
 import { randomUUID } from "node:crypto";
+import type { Server } from "node:http";
 import express, { type Request, type Response } from "express";
 import { trace } from "@opentelemetry/api";
 import { AwsError, asAwsError, toHttpError } from "./errors.js";
@@ -76,4 +77,15 @@ export function awsJsonEdge(opts: AwsJsonEdgeOptions): express.Express {
     res.status(status).type("application/x-amz-json-1.1").send(JSON.stringify(body));
   });
   return app;
+}
+
+/**
+ * Serves an edge with request timeouts, so a client that stops sending mid-request (a body
+ * shorter than its Content-Length, say) is cut off instead of holding a socket for minutes.
+ */
+export function listenEdge(app: express.Express, port: number): Server {
+  const server = app.listen(port);
+  server.requestTimeout = 30_000;
+  server.headersTimeout = 10_000;
+  return server;
 }

@@ -9,3 +9,5 @@ export * from "./lifecycle.js";
 export * from "./redis.js";
 export * from "./arn.js";
 export * from "./kms-client.js";
+export * from "./policy.js";
+export * from "./identity.js";

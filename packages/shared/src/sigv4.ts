@@ -3,8 +3,12 @@
 // its Credential names the caller.
 import type { Request } from "express";
 import { AwsError } from "./errors.js";
-import { iamUserArn, type Partition } from "./arn.js";
+import { createHash, timingSafeEqual } from "node:crypto";
+import { SignatureV4 } from "@smithy/signature-v4";
+import { Hash } from "@smithy/hash-node";
+import { HttpRequest } from "@smithy/protocol-http";
 import type { Caller } from "./caller.js";
+import type { IdentityStore } from "./identity.js";
 
 export interface SigV4Credential {
   accessKeyId: string;
@@ -45,18 +49,69 @@ export function parseSigV4(req: Request): SigV4Credential {
   };
 }
 
-/** Demo access keys and the IAM users they belong to (README, "Demo identities"). */
-export const DEMO_ACCESS_KEYS: Readonly<Record<string, string>> = {
-  AKIAADMIN00000000001: "admin",
-  AKIAWSADMIN000000001: "wsadmin",
-  AKIAWSNOKMS000000001: "wsadmin-nokms",
-};
+/** How far a request's X-Amz-Date may be from the server's clock, as AWS allows. */
+export const MAX_CLOCK_SKEW_MS = 5 * 60 * 1000;
+
+function amzDate(value: string): Date | undefined {
+  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(value);
+  return m ? new Date(Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!)) : undefined;
+}
 
 /**
- * The caller of a signed request: the IAM user its access key belongs to; any other
- * well-formed access key id names a user of that name.
+ * Verifies a request's SigV4 signature for real: the signature is computed again with the
+ * caller's secret key, over the headers the caller signed and the exact body, by
+ * @smithy/signature-v4 (the AWS SDK's own signer), and compared in constant time.
+ * Returns the caller the access key belongs to.
  */
-export function callerFromSigV4(req: Request, p: Partition): Caller {
-  const { accessKeyId } = parseSigV4(req);
-  return { principal: iamUserArn(p, DEMO_ACCESS_KEYS[accessKeyId] ?? accessKeyId) };
+export async function verifySigV4(req: Request, body: Buffer, identities: IdentityStore, now = new Date()): Promise<Caller> {
+  const cred = parseSigV4(req);
+  const { identity, secretAccessKey } = identities.credentials(cred.accessKeyId);
+  const dateHeader = req.header("x-amz-date") ?? "";
+  const signedAt = amzDate(dateHeader);
+  if (!signedAt || signedAt.toISOString().slice(0, 10).replaceAll("-", "") !== cred.date) {
+    throw new AwsError("IncompleteSignatureException", "X-Amz-Date must be a timestamp like 20261129T120000Z whose date matches the credential scope.");
+  }
+  if (Math.abs(now.getTime() - signedAt.getTime()) > MAX_CLOCK_SKEW_MS) {
+    throw new AwsError(
+      "InvalidSignatureException",
+      `Signature expired: ${dateHeader} is now earlier than ${formatAmzDate(new Date(now.getTime() - MAX_CLOCK_SKEW_MS))} (${formatAmzDate(now)} - 5 min.)`,
+    );
+  }
+  // A signed payload hash must be the body's: otherwise the signature would not cover the body.
+  const claimedHash = req.header("x-amz-content-sha256");
+  if (claimedHash !== undefined && claimedHash !== createHash("sha256").update(body).digest("hex")) {
+    throw new AwsError("InvalidSignatureException", "The provided 'x-amz-content-sha256' header does not match what was computed.");
+  }
+  const headers: Record<string, string> = {};
+  for (const name of cred.signedHeaders) {
+    const value = req.headers[name];
+    if (value === undefined) throw new AwsError("IncompleteSignatureException", `Signed header '${name}' is missing from the request.`);
+    headers[name] = Array.isArray(value) ? value.join(",") : value;
+  }
+  const [path, search = ""] = req.originalUrl.split("?", 2) as [string, string?];
+  const query: Record<string, string | string[]> = {};
+  for (const [k, v] of new URLSearchParams(search)) query[k] = query[k] === undefined ? v : [...[query[k]!].flat(), v];
+  const signer = new SignatureV4({
+    credentials: { accessKeyId: cred.accessKeyId, secretAccessKey },
+    region: cred.region,
+    service: cred.service,
+    sha256: Hash.bind(null, "sha256"),
+    // Sign exactly the headers the caller signed: never add x-amz-content-sha256 of our own.
+    applyChecksum: false,
+  });
+  const signed = await signer.sign(
+    new HttpRequest({ method: req.method, protocol: "http:", hostname: headers.host ?? "", path, query, headers, body: new Uint8Array(body) }),
+    { signingDate: signedAt, signableHeaders: new Set(cred.signedHeaders), unsignableHeaders: new Set() },
+  );
+  const expected = /Signature=([0-9a-f]{64})/.exec(String(signed.headers.authorization ?? signed.headers.Authorization))?.[1] ?? "";
+  const ok = expected.length === 64 && timingSafeEqual(Buffer.from(expected), Buffer.from(cred.signature));
+  if (!ok) {
+    throw new AwsError(
+      "InvalidSignatureException",
+      "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.",
+    );
+  }
+  return { principal: identity.arn };
 }
+
+const formatAmzDate = (d: Date) => d.toISOString().replace(/[-:]/g, "").replace(/\.\d{3}/, "");

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { z } from "zod";
-import { account, loadConfig, port, redisUrl, region } from "@envelope/shared";
+import { account, identitiesFile, loadConfig, port, redisUrl, region } from "@envelope/shared";
 
 const schema = z
   .object({
@@ -14,6 +14,9 @@ const schema = z
     // or as a file (a Docker secret, say); never both.
     KMS_MASTER_KEY: z.string().optional(),
     KMS_MASTER_KEY_FILE: z.string().optional(),
+    IDENTITIES_FILE: identitiesFile,
+    // Keys (with their ids, aliases and key policies) that exist from the start, such as the demo CMK.
+    KMS_SEED_FILE: z.string().optional(),
   })
   .refine((c) => Boolean(c.KMS_MASTER_KEY) !== Boolean(c.KMS_MASTER_KEY_FILE), {
     message: "set exactly one of KMS_MASTER_KEY (base64, 32 bytes) or KMS_MASTER_KEY_FILE",
@@ -27,6 +30,8 @@ export interface KmsConfig {
   redisUrl: string;
   partition: { account: string; region: string };
   masterKey: Buffer;
+  identitiesFile: string;
+  seedFile?: string;
 }
 
 export function readConfig(env: NodeJS.ProcessEnv = process.env): KmsConfig {
@@ -43,5 +48,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): KmsConfig {
     redisUrl: c.REDIS_URL,
     partition: { account: c.AWS_ACCOUNT_ID, region: c.AWS_REGION },
     masterKey,
+    identitiesFile: c.IDENTITIES_FILE,
+    ...(c.KMS_SEED_FILE ? { seedFile: c.KMS_SEED_FILE } : {}),
   };
 }

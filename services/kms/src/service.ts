@@ -2,7 +2,7 @@
 // members, Buffers for blobs); the gRPC and HTTP transports translate to and from it.
 // This layer reads and writes the stores, asks the domain to decide, and records spans.
 import { trace, type Span, SpanStatusCode } from "@opentelemetry/api";
-import { AwsError, type Caller, type Logger, type Partition, accountRootArn } from "@envelope/shared";
+import { AwsError, type Caller, type IdentityStore, type Logger, type Partition, accountRootArn } from "@envelope/shared";
 import { type EncryptionContext, validateContext } from "./domain/encryption-context.js";
 import { blobKeyId, decryptBlob, encryptBlob, newKeyMaterial, randomDataKey, unwrapKeyMaterial, wrapKeyMaterial } from "./domain/crypto.js";
 import {
@@ -14,7 +14,7 @@ import {
   newGrantId, newGrantToken, validateGrantRequest, validateGrantTokens,
 } from "./domain/grants.js";
 import { type AuthorizationRequest, type KmsAction, accessDenied, authorize } from "./domain/authorize.js";
-import { type PolicyDocument, parsePolicy } from "./domain/policy.js";
+import { type PolicyDocument, parsePolicy } from "@envelope/shared";
 import type { KeyStore } from "./store/keys.js";
 import type { GrantStore } from "./store/grants.js";
 import type { AuditStore } from "./store/audit.js";
@@ -52,7 +52,14 @@ function responseElements(name: string, out: unknown): Record<string, unknown> |
       return null;
   }
 }
-const ALLOW_ALL: PolicyDocument = { Version: "2012-10-17", Statement: [{ Effect: "Allow", Action: "*", Resource: "*" }] };
+
+/** A key the KMS seed file says exists from the start. */
+export interface SeedKey {
+  keyId: string;
+  alias?: string;
+  description?: string;
+  policy: Record<string, unknown>;
+}
 
 /** The request's KMS condition keys, as policies see them. */
 function conditionKeys(caller: Caller | undefined, request: GrantedRequest | undefined): Record<string, string | boolean | string[]> {
@@ -116,6 +123,7 @@ export class KeyManagementService {
     private readonly keys: KeyStore,
     private readonly grants: GrantStore,
     private readonly audit: AuditStore,
+    private readonly identities: IdentityStore,
     private readonly log: Logger,
   ) {}
 
@@ -221,14 +229,36 @@ export class KeyManagementService {
     return m;
   }
 
-  /**
-   * Identity-based policies of the caller. Until identities are loaded from an identity file,
-   * every IAM user of the account may do anything its signature asks (the edge accepts any
-   * well-formed SigV4 request); service sessions have none and rely on key policies and grants.
-   */
+  /** Identity-based (IAM) policies of the caller, from the identity file; none for service sessions. */
   private identityPolicies(caller: Caller | undefined): PolicyDocument[] {
-    if (!caller || !/^arn:aws:iam::\d{12}:(user|role)\/|:root$/.test(caller.principal)) return [];
-    return [ALLOW_ALL];
+    return caller ? this.identities.policiesFor(caller.principal) : [];
+  }
+
+  /** Creates the seed's keys and aliases that don't exist yet (the demo CMK), keeping their ids. */
+  async seed(keys: SeedKey[]): Promise<void> {
+    for (const k of keys) {
+      if (!(await this.keys.getKey(k.keyId))) {
+        const policy = JSON.stringify(k.policy);
+        parsePolicy(policy);
+        const material = newKeyMaterial();
+        await this.keys.putKey({
+          keyId: k.keyId,
+          arn: keyArn(this.p, k.keyId),
+          accountId: this.p.account,
+          creationDate: nowSeconds(),
+          description: k.description ?? "",
+          keyState: "Enabled",
+          keyManager: "CUSTOMER",
+          policy,
+          wrappedMaterial: wrapKeyMaterial(this.masterKey, k.keyId, material),
+        });
+        this.log.info({ keyId: k.keyId }, "seeded key");
+      }
+      if (k.alias && !(await this.keys.getAlias(k.alias))) {
+        const now = nowSeconds();
+        await this.keys.createAlias({ aliasName: validateNewAliasName(k.alias), targetKeyId: k.keyId, creationDate: now, lastUpdatedDate: now });
+      }
+    }
   }
 
   /**

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { account, loadConfig, port, redisUrl, region } from "@envelope/shared";
+import { account, identitiesFile, loadConfig, port, redisUrl, region } from "@envelope/shared";
 
 const schema = z.object({
   GRPC_HOST: z.string().default("0.0.0.0"),
@@ -13,6 +13,7 @@ const schema = z.object({
   // How long a TERMINATED WorkSpace still shows in DescribeWorkspaces, as AWS shows it briefly.
   TERMINATED_RETENTION_SECONDS: z.coerce.number().int().min(1).max(86400).default(60),
   CALL_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
+  IDENTITIES_FILE: identitiesFile,
 });
 
 export interface WorkspacesConfig {
@@ -25,6 +26,7 @@ export interface WorkspacesConfig {
   partition: { account: string; region: string };
   terminatedRetentionSeconds: number;
   callTimeoutMs: number;
+  identitiesFile: string;
 }
 
 export function readConfig(env: NodeJS.ProcessEnv = process.env): WorkspacesConfig {
@@ -39,5 +41,6 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): WorkspacesConf
     partition: { account: c.AWS_ACCOUNT_ID, region: c.AWS_REGION },
     terminatedRetentionSeconds: c.TERMINATED_RETENTION_SECONDS,
     callTimeoutMs: c.CALL_TIMEOUT_MS,
+    identitiesFile: c.IDENTITIES_FILE,
   };
 }

@@ -1,5 +1,5 @@
 // Wiring only: configuration, the store, the KMS and EBS clients, the service and its two transports.
-import { connectRedis, createLogger, KmsClient, onShutdown, runMain, startGrpcServer } from "@envelope/shared";
+import { connectRedis, createLogger, IdentityStore, listenEdge, KmsClient, onShutdown, runMain, startGrpcServer } from "@envelope/shared";
 import { readConfig } from "./config.js";
 import { WorkspaceStore } from "./store/workspaces.js";
 
@@ -12,12 +12,13 @@ const log = createLogger("workspaces");
 
 runMain(log, async () => {
   const config = readConfig();
+  const identities = IdentityStore.load(config.identitiesFile);
   const redis = connectRedis(config.redisUrl, log, "workspaces");
   const kms = new KmsClient(config.kmsAddress, config.callTimeoutMs);
   const ebs = new EbsClient(config.ebsAddress, config.callTimeoutMs);
-  const svc = new WorkspacesService(config.partition, new WorkspaceStore(redis), kms, ebs, log, config.terminatedRetentionSeconds);
+  const svc = new WorkspacesService(config.partition, new WorkspaceStore(redis), kms, ebs, log, config.terminatedRetentionSeconds, identities);
   const grpcServer = await startGrpcServer({ host: config.grpcHost, port: config.grpcPort, services: [workspacesGrpcService(svc, log)] });
-  const http = workspacesHttpEdge(svc, config.partition, log).listen(config.httpPort);
+  const http = listenEdge(workspacesHttpEdge(svc, identities, log), config.httpPort);
   log.info({ grpcPort: grpcServer.port, httpPort: config.httpPort }, "workspaces ready");
   onShutdown(log, [
     () => new Promise((r) => http.close(r)),

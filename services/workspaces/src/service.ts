@@ -3,7 +3,8 @@
 // (a key the administrator may not grant fails the request at once); volumes are created and
 // attached after the answer, in the background, inside the request's trace.
 import { context, trace, type Context, type Span, SpanStatusCode } from "@opentelemetry/api";
-import { AwsError, type Caller, type Logger, type Partition, WORKSPACES_ROLE, serviceSessionArn, viaService } from "@envelope/shared";
+import { AwsError, type Caller, type IdentityStore, type Logger, type Partition, WORKSPACES_ROLE, serviceSessionArn, viaService } from "@envelope/shared";
+import { authorizeWorkspaces } from "./domain/authorize.js";
 import {
   type Failure, type WorkspaceRecord, type WorkspaceRequest, type WorkspaceState, checkRequest, isWorkspaceId, newWorkspace, sidDirectoryId, terminateRefusal,
 } from "./domain/workspaces.js";
@@ -36,7 +37,15 @@ export class WorkspacesService {
     private readonly ebs: EbsClient,
     private readonly log: Logger,
     private readonly terminatedRetentionSeconds: number,
+    private readonly identities: IdentityStore,
   ) {}
+
+  /** The caller's IAM policies must allow workspaces:<operation>. */
+  private authorize(caller: Caller | undefined, operation: string): Caller {
+    if (!caller) throw new AwsError("AccessDeniedException", `workspaces:${operation} needs a caller.`);
+    authorizeWorkspaces(caller, this.identities.policiesFor(caller.principal), operation, "*");
+    return caller;
+  }
 
   /** The session WorkSpaces acts as for one WorkSpace (the grantee of its grant). */
   private session(workspaceId: string): Caller {
@@ -70,8 +79,8 @@ export class WorkspacesService {
     void run.finally(() => this.inFlight.delete(run));
   }
 
-  async createWorkspaces(requests: WorkspaceRequest[], caller: Caller | undefined) {
-    if (!caller) throw new AwsError("AccessDeniedException", "CreateWorkspaces needs a caller.");
+  async createWorkspaces(requests: WorkspaceRequest[], who: Caller | undefined) {
+    const caller = this.authorize(who, "CreateWorkspaces");
     const failed: { WorkspaceRequest: WorkspaceRequest; ErrorCode: string; ErrorMessage: string }[] = [];
     const pending: WorkspaceRecord[] = [];
     for (const request of requests) {
@@ -179,7 +188,8 @@ export class WorkspacesService {
     }
   }
 
-  async terminateWorkspaces(ids: string[]) {
+  async terminateWorkspaces(caller: Caller | undefined, ids: string[]) {
+    this.authorize(caller, "TerminateWorkspaces");
     const failed: { WorkspaceId: string; ErrorCode: string; ErrorMessage: string }[] = [];
     for (const id of ids) {
       const w = isWorkspaceId(id) ? await this.store.get(id) : undefined;
@@ -204,7 +214,8 @@ export class WorkspacesService {
     return { FailedRequests: failed };
   }
 
-  async describeWorkspaces(f: DescribeFilter): Promise<{ Workspaces: WorkspaceRecord[]; NextToken?: string }> {
+  async describeWorkspaces(caller: Caller | undefined, f: DescribeFilter): Promise<{ Workspaces: WorkspaceRecord[]; NextToken?: string }> {
+    this.authorize(caller, "DescribeWorkspaces");
     const limit = f.limit ?? 25;
     if (!Number.isInteger(limit) || limit < 1 || limit > 25) throw new AwsError("InvalidParameterValuesException", "Limit must be from 1 to 25.");
     if (f.nextToken !== undefined && !/^\d{1,9}$/.test(f.nextToken)) throw new AwsError("InvalidParameterValuesException", "NextToken is not valid: pass the NextToken of a previous response.");
@@ -228,7 +239,8 @@ export class WorkspacesService {
     return { Workspaces: page, ...(offset + page.length < found.length ? { NextToken: String(offset + page.length) } : {}) };
   }
 
-  describeWorkspaceBundles(bundleIds: string[] | undefined, owner: string | undefined) {
+  describeWorkspaceBundles(caller: Caller | undefined, bundleIds: string[] | undefined, owner: string | undefined) {
+    this.authorize(caller, "DescribeWorkspaceBundles");
     if (bundleIds && (bundleIds.length < 1 || bundleIds.length > 25)) throw new AwsError("InvalidParameterValuesException", "BundleIds takes 1 to 25 ids.");
     if (bundleIds && owner) throw new AwsError("InvalidParameterValuesException", "Use BundleIds or Owner, not both.");
     return BUNDLES.filter((b) => (!bundleIds || bundleIds.includes(b.bundleId)) && (!owner || b.owner === owner));

@@ -98,6 +98,8 @@ async function main() {
     KMS_ADDRESS: `127.0.0.1:${PORTS.kms}`,
     EBS_ADDRESS: `127.0.0.1:${PORTS.ebs}`,
     OTEL_SDK_DISABLED: "true",
+    IDENTITIES_FILE: path.join(ROOT, "deploy/identities.json"),
+    KMS_SEED_FILE: path.join(ROOT, "deploy/kms-seed.json"),
     ...extra,
   });
   const masterKey = randomBytes(32).toString("base64");

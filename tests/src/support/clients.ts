@@ -12,6 +12,7 @@ export const ALICE_SID = "S-1-5-21-277731876-1789304096-451871588-1107";
 export const DEMO_USERS = {
   admin: { accessKeyId: "AKIAADMIN00000000001", secretAccessKey: "admin-secret" },
   wsadmin: { accessKeyId: "AKIAWSADMIN000000001", secretAccessKey: "wsadmin-secret" },
+  "wsadmin-nokms": { accessKeyId: "AKIAWSNOKMS000000001", secretAccessKey: "wsnokms-secret" },
 } as const;
 
 const host = process.env.ENVELOPE_HOST ?? "127.0.0.1";

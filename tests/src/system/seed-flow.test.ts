@@ -6,7 +6,7 @@ import { randomBytes } from "node:crypto";
 import {
   CreateWorkspacesCommand, DescribeWorkspaceBundlesCommand, DescribeWorkspacesCommand, TerminateWorkspacesCommand, type Workspace,
 } from "@aws-sdk/client-workspaces";
-import { CreateAliasCommand, CreateKeyCommand, DecryptCommand, DescribeKeyCommand, ListGrantsCommand, type GrantListEntry } from "@aws-sdk/client-kms";
+import { DecryptCommand, DescribeKeyCommand, ListGrantsCommand, type GrantListEntry } from "@aws-sdk/client-kms";
 import type { ebs } from "@envelope/proto";
 import { AwsError } from "@envelope/shared";
 import { dockerSkipReason, eventually, startStack, type Stack } from "../support/stack.js";
@@ -150,27 +150,28 @@ describe("seed flow: WorkSpaces → EBS → KMS, steps 1 to 9", { skip, timeout:
     }
   });
 
-  test("a custom CMK: the encrypted data key decrypts with its own context only", async () => {
-    const key = (await kmsHttp.send(new CreateKeyCommand({ Description: "seed-flow test key" }))).KeyMetadata!;
-    const alias = `alias/seed-flow-${randomBytes(4).toString("hex")}`;
-    await kmsHttp.send(new CreateAliasCommand({ AliasName: alias, TargetKeyId: key.KeyId! }));
-    const w = await createWorkspace("bob", alias);
-    assert.ok(w.VolumeEncryptionKey, "the WorkSpace names its key");
+  test("the demo custom CMK alias/workspaces-demo: its data keys decrypt with their own context only", async () => {
+    const key = (await kmsHttp.send(new DescribeKeyCommand({ KeyId: "alias/workspaces-demo" }))).KeyMetadata!;
+    assert.equal(key.KeyId, "1234abcd-12ab-34cd-56ef-1234567890ab", "the seed's example key id");
+    assert.equal(key.KeyManager, "CUSTOMER");
+    const w = await createWorkspace("bob", "alias/workspaces-demo");
+    assert.equal(w.VolumeEncryptionKey, "alias/workspaces-demo", "the WorkSpace names its key as it was given");
     const { volumes } = await describeVolumes(w.WorkspaceId!);
     assert.ok(volumes.every((v) => v.kmsKeyId === key.Arn));
     const [a, b] = volumes as [ebs.Volume__Output, ebs.Volume__Output];
-    // The admin may decrypt directly: the default key policy delegates to the account.
-    const plain = await kmsHttp.send(new DecryptCommand({ CiphertextBlob: a.encryptedDataKey, EncryptionContext: a.encryptionContext }));
-    assert.equal(plain.Plaintext?.length, 32);
-    assert.equal(plain.KeyId, key.Arn);
+    const caller = ebsSession(w.WorkspaceId!);
+    const decrypt = (blob: Buffer, encryptionContext: Record<string, string>) =>
+      callUnary(kmsRpc, kmsRpc.Decrypt, { ciphertextBlob: blob, encryptionContext }, { caller });
+    assert.equal((await decrypt(a.encryptedDataKey, a.encryptionContext)).keyId, key.Arn);
+    await assert.rejects(decrypt(a.encryptedDataKey, b.encryptionContext), (e: AwsError) => e.code === "InvalidCiphertextException");
+    // The key administrator may not use the key: the demo key policy gives use to wsadmin only.
     await assert.rejects(
-      kmsHttp.send(new DecryptCommand({ CiphertextBlob: a.encryptedDataKey, EncryptionContext: b.encryptionContext })),
-      (e: Error) => e.name === "InvalidCiphertextException",
+      kmsHttp.send(new DecryptCommand({ CiphertextBlob: a.encryptedDataKey, EncryptionContext: a.encryptionContext })),
+      (e: Error) => e.name === "AccessDeniedException",
     );
-    const before = (await grantsOn(key.KeyId!)).length;
-    assert.equal(before, 3, "one WorkSpaces grant and two EBS grants");
+    assert.equal((await grantsOn(key.KeyId!)).filter((g) => g.GranteePrincipal!.endsWith(`/${w.WorkspaceId}`)).length, 3, "one WorkSpaces grant and two EBS grants");
     await terminate(w.WorkspaceId!);
-    assert.equal((await grantsOn(key.KeyId!)).length, 0, "all retired on terminate");
+    assert.equal((await grantsOn(key.KeyId!)).filter((g) => g.GranteePrincipal!.endsWith(`/${w.WorkspaceId}`)).length, 0, "all retired on terminate");
   });
 
   async function terminate(workspaceId: string) {

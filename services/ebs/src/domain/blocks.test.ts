@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { decryptBlock, encryptBlock, validateRange, validateWrite } from "./blocks.js";
+import { MAX_READ_BYTES, decryptBlock, encryptBlock, validateRange, validateReadSize, validateWrite } from "./blocks.js";
 
 const key = randomBytes(32);
 const vol = "vol-0123456789abcdef0";
@@ -22,6 +22,14 @@ test("a block swapped to another index or volume, or read with another key, fail
   assert.throws(() => decryptBlock(randomBytes(32), vol, 7, stored), /integrity check/);
 });
 
+test("a tampered or truncated block fails its integrity check", () => {
+  const stored = encryptBlock(key, vol, 7, Buffer.from("data"));
+  const flipped = Buffer.from(stored);
+  flipped[stored.length - 1]! ^= 1;
+  assert.throws(() => decryptBlock(key, vol, 7, flipped), { name: "IncorrectState" });
+  assert.throws(() => decryptBlock(key, vol, 7, stored.subarray(0, 20)), { name: "IncorrectState" });
+});
+
 test("block sizes and counts have limits with clear messages", () => {
   assert.throws(() => validateWrite(0, []), /1 to 256 blocks/);
   assert.throws(() => validateWrite(0, [Buffer.alloc(65537)]), /1 to 65536 bytes/);
@@ -29,4 +37,12 @@ test("block sizes and counts have limits with clear messages", () => {
   assert.throws(() => validateRange(0, 257), /1 to 256/);
   assert.throws(() => validateRange(2 ** 32 - 1, 2), /out of range/);
   assert.doesNotThrow(() => validateWrite(10, [Buffer.alloc(4096), Buffer.alloc(1)]));
+});
+
+test("a read must fit in one gRPC response", () => {
+  const full = Buffer.alloc(65536 + 28);
+  assert.doesNotThrow(() => validateReadSize(0, Array.from({ length: 120 }, () => full)));
+  assert.doesNotThrow(() => validateReadSize(0, [null, null]));
+  assert.throws(() => validateReadSize(0, Array.from({ length: 128 }, () => full)), /read fewer blocks/);
+  assert.ok(MAX_READ_BYTES < 8 * 1024 * 1024);
 });

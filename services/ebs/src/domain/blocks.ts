@@ -8,6 +8,11 @@ import { AwsError } from "@envelope/shared";
 
 export const MAX_BLOCK_BYTES = 65536;
 export const MAX_BLOCKS_PER_CALL = 256;
+/**
+ * What one ReadBlocks response may carry: the 8 MiB gRPC message limit (packages/shared
+ * grpc.ts), less room for the framing of 256 fields. 256 full blocks would be 16 MiB.
+ */
+export const MAX_READ_BYTES = 8 * 1024 * 1024 - 16 * 1024;
 const IV = 12;
 const TAG = 16;
 
@@ -48,5 +53,13 @@ export function validateRange(startBlock: number, count: number): void {
   }
   if (!Number.isInteger(startBlock) || startBlock < 0 || startBlock + count > 2 ** 32) {
     throw new AwsError("InvalidParameterValue", `StartBlock ${startBlock} is out of range.`);
+  }
+}
+
+/** Stored blocks (ciphertext is 28 bytes longer than plaintext) must fit in one response. */
+export function validateReadSize(startBlock: number, stored: readonly (Buffer | null)[]): void {
+  const total = stored.reduce((n, b) => n + (b?.length ?? 0), 0);
+  if (total > MAX_READ_BYTES) {
+    throw new AwsError("InvalidParameterValue", `Blocks ${startBlock} to ${startBlock + stored.length - 1} hold ${total} bytes, more than one response carries (${MAX_READ_BYTES}); read fewer blocks.`);
   }
 }

@@ -30,4 +30,6 @@ test("state rules: attach when available, I/O when attached, delete when detache
   assert.doesNotThrow(() => assertReadyForIo(attached));
   assert.throws(() => assertCanDetach(attached, "ws-2"), { name: "InvalidAttachment.NotFound" });
   assert.throws(() => assertCanAttach({ ...v, state: "creating" }), { name: "IncorrectState" });
+  assert.throws(() => assertCanDelete({ ...v, state: "creating" }), { name: "IncorrectState" });
+  assert.doesNotThrow(() => assertCanDelete({ ...v, state: "deleting" }), "a delete cut short can be finished");
 });

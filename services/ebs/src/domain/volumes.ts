@@ -69,9 +69,10 @@ export function assertCanDetach(v: VolumeRecord, instanceId?: string): Attachmen
   return v.attachment;
 }
 
+/** A volume left `deleting` (EBS stopped mid-delete) may be deleted again, which finishes the job. */
 export function assertCanDelete(v: VolumeRecord): void {
   if (v.attachment || v.state === "in-use") throw new AwsError("VolumeInUse", `Volume ${v.volumeId} is currently attached to ${v.attachment?.instanceId ?? "an instance"}`);
-  if (v.state === "deleting" || v.state === "deleted") throw new AwsError("IncorrectState", `The volume '${v.volumeId}' is already ${v.state}.`);
+  if (v.state !== "available" && v.state !== "deleting") throw new AwsError("IncorrectState", `The volume '${v.volumeId}' is '${v.state}' and cannot be deleted.`);
 }
 
 export function assertReadyForIo(v: VolumeRecord): void {

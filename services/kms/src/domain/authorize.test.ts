@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { type AuthorizationRequest, type KmsAction, authorize } from "./authorize.js";
 import { type KeyRecord, awsManagedKeyPolicy, defaultKeyPolicy } from "./keys.js";
 import { type Grant, newGrantId } from "./grants.js";
-import { type PolicyDocument, parsePolicy } from "./policy.js";
+import { type PolicyDocument, parsePolicy } from "@envelope/shared";
 
 const p = { account: "111122223333", region: "us-west-2" };
 const ACCT = p.account;

@@ -8,7 +8,7 @@
 import { AwsError, type Caller, type Partition } from "@envelope/shared";
 import type { KeyRecord } from "./keys.js";
 import { type Grant, type GrantedRequest, grantAllows } from "./grants.js";
-import { type PolicyDocument, type RequestContext, isAccountPrincipal, principalAccount, statementApplies } from "./policy.js";
+import { type PolicyDocument, type RequestContext, isAccountPrincipal, principalAccount, statementApplies } from "@envelope/shared";
 
 export type KmsAction =
   | "CreateKey" | "DescribeKey" | "ListKeys" | "CreateAlias" | "ListAliases"

@@ -1,6 +1,6 @@
 // The KMS HTTP edge: AWS JSON 1.1 (X-Amz-Target: TrentService.<Operation>), so the AWS SDK
 // and CLI work against Envelope. Blobs are base64 on the wire and Buffers inside.
-import { AwsError, awsJsonEdge, type Caller, callerFromSigV4, type Logger, type Operation, type Partition } from "@envelope/shared";
+import { AwsError, awsJsonEdge, type Caller, type IdentityStore, type Logger, type Operation, verifySigV4 } from "@envelope/shared";
 import type { KeyManagementService } from "../service.js";
 
 const BLOB_MEMBERS = new Set(["CiphertextBlob", "Plaintext"]);
@@ -26,14 +26,14 @@ function encodeBlobs(output: unknown): unknown {
   return Object.fromEntries(Object.entries(output).map(([k, v]) => [k, encodeBlobs(v)]));
 }
 
-export function kmsHttpEdge(svc: KeyManagementService, p: Partition, log: Logger) {
+export function kmsHttpEdge(svc: KeyManagementService, identities: IdentityStore, log: Logger) {
   const op =
     (fn: (input: Record<string, unknown>, caller: Caller) => Promise<unknown>): Operation =>
     async (input, caller) =>
       encodeBlobs(await fn(decodeBlobs(input), caller));
   return awsJsonEdge({
     log,
-    authenticate: (req) => callerFromSigV4(req, p),
+    authenticate: (req, body) => verifySigV4(req, body, identities),
     targets: {
       TrentService: {
       CreateKey: op((i, c) => svc.createKey(i, c)),

@@ -79,8 +79,8 @@ export function workspacesGrpcService(svc: WorkspacesService, log: Logger): Serv
           pendingRequests: out.PendingRequests.map(toProtoWorkspace),
         };
       },
-      DescribeWorkspaces: async (r) => {
-        const out = await svc.describeWorkspaces({
+      DescribeWorkspaces: async (r, ctx) => {
+        const out = await svc.describeWorkspaces(ctx.caller, {
           workspaceIds: r.workspaceIds,
           ...(r.directoryId ? { directoryId: r.directoryId } : {}),
           ...(r.userName ? { userName: r.userName } : {}),
@@ -90,12 +90,12 @@ export function workspacesGrpcService(svc: WorkspacesService, log: Logger): Serv
         });
         return { workspaces: out.Workspaces.map(toProtoWorkspace), nextToken: out.NextToken ?? "" };
       },
-      TerminateWorkspaces: async (r) => {
-        const out = await svc.terminateWorkspaces(r.terminateWorkspaceRequests.map((t) => t.workspaceId));
+      TerminateWorkspaces: async (r, ctx) => {
+        const out = await svc.terminateWorkspaces(ctx.caller, r.terminateWorkspaceRequests.map((t) => t.workspaceId));
         return { failedRequests: out.FailedRequests.map((f) => ({ workspaceId: f.WorkspaceId, errorCode: f.ErrorCode, errorMessage: f.ErrorMessage })) };
       },
-      DescribeWorkspaceBundles: async (r) => ({
-        bundles: svc.describeWorkspaceBundles(r.bundleIds.length ? r.bundleIds : undefined, r.owner || undefined).map((b) => ({
+      DescribeWorkspaceBundles: async (r, ctx) => ({
+        bundles: svc.describeWorkspaceBundles(ctx.caller, r.bundleIds.length ? r.bundleIds : undefined, r.owner || undefined).map((b) => ({
           bundleId: b.bundleId, name: b.name, owner: b.owner, description: b.description, imageId: b.imageId,
           rootStorage: { capacity: String(b.rootCapacityGib) }, userStorage: { capacity: String(b.userCapacityGib) }, computeType: { name: b.computeType },
         })),

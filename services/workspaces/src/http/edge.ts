@@ -1,7 +1,7 @@
 // The WorkSpaces HTTP edge: AWS JSON 1.1 (X-Amz-Target: WorkspacesService.<Operation>), so the
 // AWS SDK and CLI work against Envelope. Inputs are checked here for shape (types, required
 // members, list sizes); the service decides everything else.
-import { AwsError, awsJsonEdge, callerFromSigV4, type Logger, type Partition } from "@envelope/shared";
+import { AwsError, awsJsonEdge, type IdentityStore, type Logger, verifySigV4 } from "@envelope/shared";
 import type { WorkspaceRecord, WorkspaceRequest } from "../domain/workspaces.js";
 import type { WorkspacesService } from "../service.js";
 
@@ -56,10 +56,10 @@ function workspace(w: WorkspaceRecord) {
   };
 }
 
-export function workspacesHttpEdge(svc: WorkspacesService, p: Partition, log: Logger) {
+export function workspacesHttpEdge(svc: WorkspacesService, identities: IdentityStore, log: Logger) {
   return awsJsonEdge({
     log,
-    authenticate: (req) => callerFromSigV4(req, p),
+    authenticate: (req, body) => verifySigV4(req, body, identities),
     targets: {
       WorkspacesService: {
         CreateWorkspaces: async (input, caller) => {
@@ -67,7 +67,7 @@ export function workspacesHttpEdge(svc: WorkspacesService, p: Partition, log: Lo
           const out = await svc.createWorkspaces(requests, caller);
           return { FailedRequests: out.FailedRequests, PendingRequests: out.PendingRequests.map(workspace) };
         },
-        DescribeWorkspaces: async (input) => {
+        DescribeWorkspaces: async (input, caller) => {
           const ids = list(input, "WorkspaceIds", 1, 25, false);
           if (ids && !ids.every((id) => typeof id === "string")) throw invalid("WorkspaceIds must be a list of strings.");
           const limit = input.Limit;
@@ -76,7 +76,7 @@ export function workspacesHttpEdge(svc: WorkspacesService, p: Partition, log: Lo
           const userName = optionalString(input, "UserName");
           const bundleId = optionalString(input, "BundleId");
           const nextToken = optionalString(input, "NextToken");
-          const out = await svc.describeWorkspaces({
+          const out = await svc.describeWorkspaces(caller, {
             ...(ids ? { workspaceIds: ids as string[] } : {}),
             ...(directoryId ? { directoryId } : {}),
             ...(userName ? { userName } : {}),
@@ -86,19 +86,19 @@ export function workspacesHttpEdge(svc: WorkspacesService, p: Partition, log: Lo
           });
           return { Workspaces: out.Workspaces.map(workspace), ...(out.NextToken ? { NextToken: out.NextToken } : {}) };
         },
-        TerminateWorkspaces: async (input) => {
+        TerminateWorkspaces: async (input, caller) => {
           const requests = list(input, "TerminateWorkspaceRequests", 1, 25)!;
           const ids = requests.map((r, i) => {
             const id = (r as Input | null)?.WorkspaceId;
             if (typeof id !== "string") throw invalid(`TerminateWorkspaceRequests[${i}].WorkspaceId is required and must be a string.`);
             return id;
           });
-          return svc.terminateWorkspaces(ids);
+          return svc.terminateWorkspaces(caller, ids);
         },
-        DescribeWorkspaceBundles: async (input) => {
+        DescribeWorkspaceBundles: async (input, caller) => {
           const ids = list(input, "BundleIds", 1, 25, false);
           if (ids && !ids.every((id) => typeof id === "string")) throw invalid("BundleIds must be a list of strings.");
-          const bundles = svc.describeWorkspaceBundles(ids as string[] | undefined, optionalString(input, "Owner"));
+          const bundles = svc.describeWorkspaceBundles(caller, ids as string[] | undefined, optionalString(input, "Owner"));
           return {
             Bundles: bundles.map((b) => ({
               BundleId: b.bundleId, Name: b.name, Owner: b.owner, Description: b.description, ImageId: b.imageId,

@@ -6,7 +6,7 @@
 import wcmatch from "wildcard-match";
 import { parse as parseArn, validate as isArn } from "@aws-sdk/util-arn-parser";
 import { z } from "zod";
-import { AwsError } from "@envelope/shared";
+import { AwsError } from "./errors.js";
 
 const stringOrList = z.union([z.string(), z.array(z.string()).min(1)]);
 const principal = z.union([
