@@ -2,7 +2,6 @@
 import { connectRedis, createLogger, KmsClient, onShutdown, runMain, startGrpcServer } from "@envelope/shared";
 import { readConfig } from "./config.js";
 import { VolumeStore } from "./store/volumes.js";
-
 import { ElasticBlockStore } from "./service.js";
 import { ebsGrpcService } from "./grpc/server.js";
 

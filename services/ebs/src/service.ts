@@ -2,19 +2,24 @@
 // calls KMS and the store, asks the domain to decide, and records spans. The plaintext data
 // key of an attached volume lives only in this process's memory.
 import { trace, type Span, SpanStatusCode } from "@opentelemetry/api";
-import { AwsError, type Caller, EBS_ROLE, type Logger, type Partition, serviceSessionArn, viaService } from "@envelope/shared";
+import { AwsError, type Caller, EBS_ROLE, type KmsClient, type Logger, type Partition, serviceSessionArn, viaService } from "@envelope/shared";
 import {
-  type Attachment, type VolumeRecord, VOLUME_TYPES, assertCanAttach, assertCanDelete, assertCanDetach, assertReadyForIo,
-  newVolumeId, notFound, validateVolumeId, volumeEncryptionContext,
+  type Attachment, type VolumeRecord, type VolumeState, VOLUME_TYPES, assertCanAttach, assertCanDelete, assertCanDetach,
+  assertReadyForIo, newVolumeId, notFound, validateVolumeId, volumeEncryptionContext,
 } from "./domain/volumes.js";
-import { decryptBlock, encryptBlock, validateRange, validateWrite } from "./domain/blocks.js";
+import { decryptBlock, encryptBlock, validateRange, validateReadSize, validateWrite } from "./domain/blocks.js";
 import type { VolumeStore } from "./store/volumes.js";
-import type { KmsClient } from "@envelope/shared";
 
 const tracer = trace.getTracer("envelope-ebs");
 const KEY_ARN_RE = /^arn:aws:kms:[a-z0-9-]+:\d{12}:key\//;
 /** What EBS's grant lets it do with the CMK: no more than the volume needs. */
 const EBS_GRANT_OPERATIONS = ["Decrypt", "GenerateDataKeyWithoutPlaintext", "DescribeKey", "RetireGrant"];
+/** EC2's default for Encrypted without KmsKeyId: the account's AWS managed key for EBS. */
+const DEFAULT_EBS_KEY = "alias/aws/ebs";
+
+/** The KMS calls EBS makes (the shared KmsClient; a fake in unit tests). */
+export type Kms = Pick<KmsClient, "describeKey" | "createGrant" | "generateDataKeyWithoutPlaintext" | "decrypt" | "retireGrant">;
+export type Volumes = Pick<VolumeStore, keyof VolumeStore>;
 
 export interface CreateVolumeInput {
   availabilityZone?: string;
@@ -29,6 +34,9 @@ export interface CreateVolumeInput {
   tags?: { key: string; value: string }[];
 }
 
+export type DataKeySource = "kms" | "memory";
+export type AttachResult = Attachment & { volumeId: string; dataKeySource?: DataKeySource };
+
 const nowSeconds = () => Date.now() / 1000;
 
 export class ElasticBlockStore {
@@ -38,8 +46,8 @@ export class ElasticBlockStore {
   constructor(
     private readonly p: Partition,
     private readonly availabilityZone: string,
-    private readonly volumes: VolumeStore,
-    private readonly kms: KmsClient,
+    private readonly volumes: Volumes,
+    private readonly kms: Kms,
     private readonly log: Logger,
   ) {}
 
@@ -48,7 +56,7 @@ export class ElasticBlockStore {
       try {
         return await fn(span);
       } catch (e) {
-        const code = e instanceof AwsError ? e.code : "InternalError";
+        const code = e instanceof AwsError ? e.code : "InternalFailure";
         span.setAttribute("aws.ebs.error_code", code);
         span.setStatus({ code: SpanStatusCode.ERROR, message: code });
         throw e;
@@ -63,10 +71,22 @@ export class ElasticBlockStore {
     return { principal: serviceSessionArn(this.p, EBS_ROLE, v.workspaceId ?? v.volumeId), viaService: viaService(this.p, "ec2") };
   }
 
-  private async load(volumeId: string): Promise<VolumeRecord> {
-    const v = await this.volumes.get(validateVolumeId(volumeId));
-    if (!v || v.state === "deleted") throw notFound(volumeId);
+  /** A volume that exists, named on the span with its WorkSpace and key. */
+  private async load(span: Span, volumeId: string): Promise<VolumeRecord> {
+    const id = validateVolumeId(volumeId);
+    span.setAttribute("aws.ebs.volume_id", id);
+    const v = await this.volumes.get(id);
+    if (!v) throw notFound(id);
+    if (v.workspaceId) span.setAttribute("envelope.workspace_id", v.workspaceId);
+    if (v.kmsKeyArn) span.setAttribute("aws.kms.key_id", v.kmsKeyArn);
     return v;
+  }
+
+  /** Every state change is one write and one log line. */
+  private async setState(v: VolumeRecord, state: VolumeState, detail: Record<string, unknown> = {}): Promise<void> {
+    v.state = state;
+    await this.volumes.put(v);
+    this.log.info({ volumeId: v.volumeId, state, ...detail }, `volume ${state}`);
   }
 
   createVolume(input: CreateVolumeInput, caller: Caller | undefined): Promise<VolumeRecord> {
@@ -82,7 +102,7 @@ export class ElasticBlockStore {
       const volumeId = newVolumeId();
       if (input.clientToken) {
         const existing = await this.volumes.claimClientToken(input.clientToken, volumeId);
-        if (existing) return this.load(existing);
+        if (existing) return this.load(span, existing);
       }
       span.setAttribute("aws.ebs.volume_id", volumeId);
       if (owner) span.setAttribute("envelope.workspace_id", owner.workspaceId);
@@ -97,15 +117,13 @@ export class ElasticBlockStore {
         tags: input.tags ?? [],
         ...(owner ? { workspaceId: owner.workspaceId } : {}),
       };
-      await this.volumes.put(v);
       try {
-        if (input.encrypted) await this.provisionDataKey(span, v, input.kmsKeyId || "alias/aws/ebs", caller, owner);
-        v.state = "available";
-        await this.volumes.put(v);
-        this.log.info({ volumeId, encrypted: v.encrypted, workspaceId: v.workspaceId, grantId: v.grantId }, "volume available");
+        await this.setState(v, "creating", { encrypted: v.encrypted, workspaceId: v.workspaceId });
+        if (input.encrypted) await this.provisionDataKey(span, v, input.kmsKeyId || DEFAULT_EBS_KEY, caller, owner);
+        await this.setState(v, "available", { kmsKeyId: v.kmsKeyArn, grantId: v.grantId });
         return v;
       } catch (e) {
-        await this.discard(v);
+        await this.discard(v, input.clientToken);
         throw e;
       }
     });
@@ -113,9 +131,11 @@ export class ElasticBlockStore {
 
   /** Steps 2–4 and 8: the grant scoped to this WorkSpace and volume, then the encrypted data key. */
   private async provisionDataKey(span: Span, v: VolumeRecord, keyId: string, caller: Caller, owner?: { userSid: string; directoryId: string }) {
+    // EBS acts for the caller through EC2: KMS sees kms:ViaService = ec2.<region>.amazonaws.com.
     const asCaller: Caller = { principal: caller.principal, viaService: viaService(this.p, "ec2") };
     // A key ARN needs no lookup; an alias or key id is resolved as EC2 does, with DescribeKey.
     const keyArn = KEY_ARN_RE.test(keyId) ? keyId : (await this.kms.describeKey(asCaller, keyId)).keyMetadata!.arn;
+    span.setAttribute("aws.kms.key_id", keyArn);
     const context = volumeEncryptionContext(v.volumeId, owner);
     const session = this.session(v);
     const grant = await this.kms.createGrant(asCaller, {
@@ -127,80 +147,45 @@ export class ElasticBlockStore {
       name: `ebs-${v.volumeId}`,
     });
     Object.assign(v, { kmsKeyArn: keyArn, encryptionContext: context, grantId: grant.grantId, grantToken: grant.grantToken });
-    span.setAttribute("aws.kms.key_id", keyArn);
     span.setAttribute("aws.kms.grant_id", grant.grantId);
     const dataKey = await this.kms.generateDataKeyWithoutPlaintext(session, {
       keyId: keyArn,
       keySpec: "AES_256",
       encryptionContext: context,
+      // The grant may not have reached every KMS host yet (eventual consistency); the token says it exists.
       grantTokens: [grant.grantToken],
     });
     v.encryptedDataKey = dataKey.ciphertextBlob.toString("base64");
   }
 
-  /** Undo a volume that never became available: retire its grant, forget it. */
-  private async discard(v: VolumeRecord): Promise<void> {
-    if (v.grantToken) {
-      await this.kms.retireGrant(this.session(v), { grantToken: v.grantToken }).catch((err: unknown) =>
-        this.log.warn({ volumeId: v.volumeId, grantId: v.grantId, err: String(err) }, "could not retire the grant of a failed volume"),
-      );
-    }
-    await this.volumes.delete(v);
+  /** Undoes a volume that never became available. Best effort: the caller sees the original error. */
+  private async discard(v: VolumeRecord, clientToken: string | undefined): Promise<void> {
+    const warn = (what: string) => (err: unknown) => this.log.warn({ volumeId: v.volumeId, grantId: v.grantId, err: String(err) }, `could not ${what} of a failed volume`);
+    await this.retireGrant(v).catch(warn("retire the grant"));
+    await this.volumes.delete(v).catch(warn("delete the record"));
+    if (clientToken) await this.volumes.releaseClientToken(clientToken).catch(warn("release the client token"));
+    this.log.info({ volumeId: v.volumeId, state: "deleted" }, "volume deleted: creation failed");
   }
 
-  /** Seed steps 5–6: Decrypt the stored data key with the volume's context; keep it in memory only. */
-  private async unwrapDataKey(v: VolumeRecord): Promise<Buffer> {
+  /** Retires EBS's grant for the volume as the EBS session, its retiring principal (seed step 9). */
+  private async retireGrant(v: VolumeRecord): Promise<void> {
+    if (!v.grantId || !v.kmsKeyArn) return;
+    try {
+      await this.kms.retireGrant(this.session(v), { keyId: v.kmsKeyArn, grantId: v.grantId });
+    } catch (e) {
+      // Already retired (a delete finished after a crash): nothing left to undo.
+      if (!(e instanceof AwsError && e.code === "NotFoundException")) throw e;
+    }
+  }
+
+  /** Seed steps 5–6: KMS decrypts the stored data key under the volume's context, for the EBS session. */
+  private async decryptDataKey(v: VolumeRecord): Promise<Buffer> {
     const { plaintext } = await this.kms.decrypt(this.session(v), {
       ciphertextBlob: Buffer.from(v.encryptedDataKey!, "base64"),
       encryptionContext: v.encryptionContext!,
       grantTokens: v.grantToken ? [v.grantToken] : [],
     });
-    this.dataKeys.set(v.volumeId, plaintext);
     return plaintext;
-  }
-
-  /** The data key for I/O: from memory, or — after a restart of EBS — from KMS again. */
-  private async dataKeyFor(span: Span, v: VolumeRecord): Promise<Buffer> {
-    const cached = this.dataKeys.get(v.volumeId);
-    span.setAttribute("envelope.data_key.source", cached ? "memory" : "kms");
-    return cached ?? this.unwrapDataKey(v);
-  }
-
-  attachVolume(volumeId: string, instanceId: string, device: string): Promise<Attachment & { volumeId: string; dataKeySource: string }> {
-    return this.op("AttachVolume", async (span) => {
-      span.setAttribute("aws.ebs.volume_id", volumeId);
-      if (!instanceId) throw new AwsError("MissingParameter", "The request must contain the parameter InstanceId.");
-      if (!device) throw new AwsError("MissingParameter", "The request must contain the parameter Device.");
-      const v = await this.load(volumeId);
-      assertCanAttach(v);
-      let source = "none";
-      if (v.encrypted) {
-        await this.unwrapDataKey(v);
-        source = "kms";
-      }
-      span.setAttribute("envelope.data_key.source", source);
-      v.attachment = { instanceId, device, state: "attached", attachTime: nowSeconds() };
-      v.state = "in-use";
-      await this.volumes.put(v);
-      span.setAttribute("aws.ebs.attach_state", "attached");
-      this.log.info({ volumeId, instanceId, device }, "volume attached");
-      return { ...v.attachment, volumeId, dataKeySource: source };
-    });
-  }
-
-  detachVolume(volumeId: string, instanceId?: string): Promise<Attachment & { volumeId: string }> {
-    return this.op("DetachVolume", async (span) => {
-      span.setAttribute("aws.ebs.volume_id", volumeId);
-      const v = await this.load(volumeId);
-      const attachment = assertCanDetach(v, instanceId);
-      this.dropDataKey(volumeId);
-      delete v.attachment;
-      v.state = "available";
-      await this.volumes.put(v);
-      span.setAttribute("aws.ebs.attach_state", "detached");
-      this.log.info({ volumeId, instanceId: attachment.instanceId }, "volume detached");
-      return { ...attachment, state: "detached", volumeId };
-    });
   }
 
   private dropDataKey(volumeId: string): void {
@@ -208,36 +193,80 @@ export class ElasticBlockStore {
     this.dataKeys.delete(volumeId);
   }
 
-  /** Deletes a detached volume and retires the grant that let EBS use the CMK for it (seed step 9). */
+  /** The data key for block I/O: from memory, or — after EBS restarted — from KMS again. */
+  private async dataKeyFor(span: Span, v: VolumeRecord): Promise<Buffer> {
+    const cached = this.dataKeys.get(v.volumeId);
+    span.setAttribute("envelope.data_key.source", cached ? "memory" : "kms");
+    if (cached) return cached;
+    const key = await this.decryptDataKey(v);
+    // A detach may have finished while KMS answered; a detached volume's key must not stay behind.
+    // (Detach drops the key after its write, on the same Redis connection, so this read settles it.)
+    const now = await this.volumes.get(v.volumeId);
+    if (!now?.attachment) {
+      key.fill(0);
+      throw new AwsError("IncorrectState", `Volume '${v.volumeId}' was detached during the request.`);
+    }
+    this.dataKeys.set(v.volumeId, key);
+    return key;
+  }
+
+  attachVolume(volumeId: string, instanceId: string, device: string): Promise<AttachResult> {
+    return this.op("AttachVolume", async (span) => {
+      if (!instanceId) throw new AwsError("MissingParameter", "The request must contain the parameter InstanceId.");
+      if (!device) throw new AwsError("MissingParameter", "The request must contain the parameter Device.");
+      const v = await this.load(span, volumeId);
+      assertCanAttach(v);
+      if (v.encrypted) {
+        this.dataKeys.set(v.volumeId, await this.decryptDataKey(v));
+        span.setAttribute("envelope.data_key.source", "kms");
+      }
+      v.attachment = { instanceId, device, state: "attached", attachTime: nowSeconds() };
+      try {
+        await this.setState(v, "in-use", { instanceId, device });
+      } catch (e) {
+        this.dropDataKey(v.volumeId);
+        throw e;
+      }
+      span.setAttribute("aws.ebs.attach_state", "attached");
+      return { ...v.attachment, volumeId: v.volumeId, dataKeySource: v.encrypted ? "kms" : undefined };
+    });
+  }
+
+  detachVolume(volumeId: string, instanceId?: string): Promise<AttachResult> {
+    return this.op("DetachVolume", async (span) => {
+      const v = await this.load(span, volumeId);
+      const attachment = assertCanDetach(v, instanceId);
+      delete v.attachment;
+      await this.setState(v, "available", { instanceId: attachment.instanceId });
+      this.dropDataKey(v.volumeId);
+      span.setAttribute("aws.ebs.attach_state", "detached");
+      return { ...attachment, state: "detached", volumeId: v.volumeId };
+    });
+  }
+
+  /** Deletes a detached volume, its blocks, and the grant that let EBS use the CMK for it (seed step 9). */
   deleteVolume(volumeId: string): Promise<void> {
     return this.op("DeleteVolume", async (span) => {
-      span.setAttribute("aws.ebs.volume_id", volumeId);
-      const v = await this.load(volumeId);
+      const v = await this.load(span, volumeId);
       assertCanDelete(v);
-      v.state = "deleting";
-      await this.volumes.put(v);
-      if (v.grantId && v.kmsKeyArn) {
-        span.setAttribute("aws.kms.grant_id", v.grantId);
-        try {
-          await this.kms.retireGrant(this.session(v), { keyId: v.kmsKeyArn, grantId: v.grantId });
-        } catch (e) {
-          // Already retired (a retry after a crash): the volume can still go.
-          if (!(e instanceof AwsError && e.code === "NotFoundException")) throw e;
-        }
-      }
+      await this.setState(v, "deleting");
+      if (v.grantId) span.setAttribute("aws.kms.grant_id", v.grantId);
+      await this.retireGrant(v);
       await this.volumes.delete(v);
-      this.log.info({ volumeId, grantId: v.grantId }, "volume deleted, grant retired");
+      this.log.info({ volumeId: v.volumeId, state: "deleted", grantId: v.grantId }, "volume deleted");
     });
   }
 
   describeVolumes(input: { volumeIds: string[]; workspaceId?: string; maxResults?: number; nextToken?: string }): Promise<{ volumes: VolumeRecord[]; nextToken?: string }> {
-    return this.op("DescribeVolumes", async () => {
+    return this.op("DescribeVolumes", async (span) => {
+      if (input.workspaceId) span.setAttribute("envelope.workspace_id", input.workspaceId);
       if (input.volumeIds.length > 0) {
         const ids = input.volumeIds.map(validateVolumeId);
         const found = await this.volumes.many(ids);
         const missing = ids.find((id) => !found.some((v) => v.volumeId === id));
         if (missing) throw notFound(missing);
-        return { volumes: found };
+        // The WorkSpace acts as a filter on the named volumes, as EC2's filters do.
+        return { volumes: input.workspaceId ? found.filter((v) => v.workspaceId === input.workspaceId) : found };
       }
       if (input.workspaceId) return { volumes: await this.volumes.many(await this.volumes.idsForWorkspace(input.workspaceId)) };
       const limit = input.maxResults || 1000;
@@ -251,33 +280,31 @@ export class ElasticBlockStore {
 
   writeBlocks(volumeId: string, startBlock: number, blocks: Buffer[]): Promise<number> {
     return this.op("WriteBlocks", async (span) => {
-      span.setAttribute("aws.ebs.volume_id", volumeId);
       validateWrite(startBlock, blocks);
-      const v = await this.load(volumeId);
+      const v = await this.load(span, volumeId);
       assertReadyForIo(v);
-      const stored = v.encrypted ? await this.encryptAll(span, v, startBlock, blocks) : blocks;
-      await this.volumes.writeBlocks(volumeId, startBlock, stored);
       span.setAttribute("aws.ebs.blocks", blocks.length);
+      let stored = blocks;
+      if (v.encrypted) {
+        const key = await this.dataKeyFor(span, v);
+        stored = blocks.map((b, i) => encryptBlock(key, v.volumeId, startBlock + i, b));
+      }
+      await this.volumes.writeBlocks(v.volumeId, startBlock, stored);
       return blocks.length;
     });
   }
 
-  private async encryptAll(span: Span, v: VolumeRecord, startBlock: number, blocks: Buffer[]): Promise<Buffer[]> {
-    const key = await this.dataKeyFor(span, v);
-    return blocks.map((b, i) => encryptBlock(key, v.volumeId, startBlock + i, b));
-  }
-
   readBlocks(volumeId: string, startBlock: number, count: number): Promise<Buffer[]> {
     return this.op("ReadBlocks", async (span) => {
-      span.setAttribute("aws.ebs.volume_id", volumeId);
       validateRange(startBlock, count);
-      const v = await this.load(volumeId);
+      const v = await this.load(span, volumeId);
       assertReadyForIo(v);
-      const stored = await this.volumes.readBlocks(volumeId, startBlock, count);
       span.setAttribute("aws.ebs.blocks", count);
+      const stored = await this.volumes.readBlocks(v.volumeId, startBlock, count);
+      validateReadSize(startBlock, stored);
       if (!v.encrypted) return stored.map((b) => b ?? Buffer.alloc(0));
       const key = await this.dataKeyFor(span, v);
-      return stored.map((b, i) => (b ? decryptBlock(key, volumeId, startBlock + i, b) : Buffer.alloc(0)));
+      return stored.map((b, i) => (b ? decryptBlock(key, v.volumeId, startBlock + i, b) : Buffer.alloc(0)));
     });
   }
 

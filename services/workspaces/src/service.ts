@@ -6,7 +6,8 @@ import { context, trace, type Context, type Span, SpanStatusCode } from "@opente
 import { AwsError, type Caller, type IdentityStore, type Logger, type Partition, WORKSPACES_ROLE, serviceSessionArn, viaService } from "@envelope/shared";
 import { authorizeWorkspaces } from "./domain/authorize.js";
 import {
-  type Failure, type WorkspaceRecord, type WorkspaceRequest, type WorkspaceState, checkRequest, isWorkspaceId, newWorkspace, sidDirectoryId, terminateRefusal,
+  type ChangeOperation, type Failure, type WorkspaceRecord, type WorkspaceRequest, type WorkspaceState, IN_PROGRESS, changeRefusal, checkRequest, isWorkspaceId,
+  newWorkspace, sidDirectoryId, terminateRefusal,
 } from "./domain/workspaces.js";
 import { BUNDLES } from "./domain/directory.js";
 import type { WorkspaceStore } from "./store/workspaces.js";
@@ -56,7 +57,12 @@ export class WorkspacesService {
     span.addEvent("workspace.state", { from: w.state, to, ...(error ? { "error.code": error.code } : {}) });
     this.log.info({ workspaceId: w.workspaceId, from: w.state, to, ...(error ? { errorCode: error.code } : {}) }, "workspace state");
     w.state = to;
+    w.stateChangedAt = Date.now() / 1000;
     if (error) Object.assign(w, { errorCode: error.code, errorMessage: error.message });
+    else if (to === "AVAILABLE" || to === "STOPPED") {
+      delete w.errorCode;
+      delete w.errorMessage;
+    }
     if (to === "TERMINATED") {
       await this.store.putTerminated(w, this.terminatedRetentionSeconds);
       await this.store.releaseUser(w);
@@ -140,35 +146,101 @@ export class WorkspacesService {
     span.setAttributes({ "aws.kms.key_id": key.arn, "aws.kms.grant_id": grant.grantId });
   }
 
+  /** Seed step 2: EBS creates one of the WorkSpace's volumes (encrypted as asked). */
+  private async createVolume(w: WorkspaceRecord, kind: "root" | "user"): Promise<string> {
+    const encrypted = kind === "root" ? w.rootVolumeEncryptionEnabled : w.userVolumeEncryptionEnabled;
+    const volume = await this.ebs.createVolume(this.session(w.workspaceId), {
+      size: kind === "root" ? w.workspaceProperties.RootVolumeSizeGib : w.workspaceProperties.UserVolumeSizeGib,
+      encrypted,
+      ...(encrypted ? { kmsKeyId: w.keyArn! } : {}),
+      workspaceId: w.workspaceId,
+      userSid: w.userSid,
+      directoryId: w.directoryId,
+      // A retried call gets the same volume; a rebuild's new root volume gets a new token.
+      clientToken: `${w.workspaceId}-${kind}-${kind === "root" ? (w.rootGeneration ?? 0) : 0}`,
+    });
+    return volume.volumeId;
+  }
+
+  /** Seed step 5: attach both volumes; EBS decrypts each data key again from its stored copy. */
+  private async attachAll(w: WorkspaceRecord): Promise<void> {
+    const session = this.session(w.workspaceId);
+    for (const [volumeId, device] of [[w.rootVolumeId, "/dev/sda1"], [w.userVolumeId, "/dev/xvdd"]] as const) {
+      if (volumeId) await this.ebs.attachVolume(session, { volumeId, instanceId: w.workspaceId, device }).catch(ignore("VolumeInUse"));
+    }
+  }
+
+  /** Detach both volumes: EBS drops the plaintext data keys from memory. */
+  private async detachAll(w: WorkspaceRecord): Promise<void> {
+    const session = this.session(w.workspaceId);
+    for (const volumeId of [w.rootVolumeId, w.userVolumeId]) {
+      if (volumeId) await this.ebs.detachVolume(session, { volumeId, instanceId: w.workspaceId }).catch(ignore("IncorrectState"));
+    }
+  }
+
   /** Seed steps 2 and 5: EBS creates the encrypted volumes and attaches them. */
   private async provision(span: Span, w: WorkspaceRecord): Promise<void> {
-    const session = this.session(w.workspaceId);
     try {
-      const volume = async (encrypted: boolean, size: number) =>
-        (
-          await this.ebs.createVolume(session, {
-            size,
-            encrypted,
-            ...(encrypted ? { kmsKeyId: w.keyArn! } : {}),
-            workspaceId: w.workspaceId,
-            userSid: w.userSid,
-            directoryId: w.directoryId,
-            clientToken: `${w.workspaceId}-${size}-${encrypted}`,
-          })
-        ).volumeId;
-      w.rootVolumeId = await volume(w.rootVolumeEncryptionEnabled, w.workspaceProperties.RootVolumeSizeGib);
+      w.rootVolumeId = await this.createVolume(w, "root");
       await this.store.put(w);
-      w.userVolumeId = await volume(w.userVolumeEncryptionEnabled, w.workspaceProperties.UserVolumeSizeGib);
+      w.userVolumeId = await this.createVolume(w, "user");
       await this.store.put(w);
       span.setAttributes({ "aws.ebs.root_volume_id": w.rootVolumeId, "aws.ebs.user_volume_id": w.userVolumeId });
-      await this.ebs.attachVolume(session, { volumeId: w.rootVolumeId, instanceId: w.workspaceId, device: "/dev/sda1" });
-      await this.ebs.attachVolume(session, { volumeId: w.userVolumeId, instanceId: w.workspaceId, device: "/dev/xvdd" });
+      await this.attachAll(w);
       await this.setState(span, w, "AVAILABLE");
     } catch (e) {
       const err = e instanceof AwsError ? e : new AwsError("InternalFailure", "Provisioning failed.");
       // Nothing is left behind: the volumes and the grant go, the WorkSpace says why.
       await this.releaseResources(w);
       await this.setState(span, w, "ERROR", err);
+    }
+  }
+
+  /**
+   * Reboot, rebuild, start or stop WorkSpaces: each allowed one moves to its in-progress state
+   * at once and finishes in the background, in the request's trace.
+   */
+  async changeWorkspaces(op: ChangeOperation, caller: Caller | undefined, ids: string[]) {
+    this.authorize(caller, `${op}Workspaces`);
+    if (op === "Rebuild" && ids.length !== 1) throw new AwsError("InvalidParameterValuesException", "RebuildWorkspaces takes exactly one WorkSpace.");
+    const failed: { WorkspaceId: string; ErrorCode: string; ErrorMessage: string }[] = [];
+    for (const id of ids) {
+      const w = isWorkspaceId(id) ? await this.store.get(id) : undefined;
+      const refusal = w ? changeRefusal(op, w) : { ErrorCode: "ResourceNotFoundException", ErrorMessage: `The WorkSpace ${id} could not be found.` };
+      if (refusal || !w) {
+        failed.push({ WorkspaceId: id, ...refusal! });
+        continue;
+      }
+      trace.getActiveSpan()?.addEvent("workspace.state", { from: w.state, to: IN_PROGRESS[op], "aws.workspaces.workspace_id": id });
+      w.state = IN_PROGRESS[op];
+      w.stateChangedAt = Date.now() / 1000;
+      await this.store.put(w);
+      this.background(`workspaces.${op}`, context.active(), w, (span) => this.runChange(op, span, w));
+    }
+    return { FailedRequests: failed };
+  }
+
+  private async runChange(op: ChangeOperation, span: Span, w: WorkspaceRecord): Promise<void> {
+    try {
+      await this.detachAll(w);
+      if (op === "Stop") return await this.setState(span, w, "STOPPED");
+      if (op === "Rebuild") {
+        // The root volume is recreated from the bundle (new volume, new grant, new data key);
+        // the user volume and its data stay.
+        const old = w.rootVolumeId;
+        if (old) await this.ebs.deleteVolume(this.session(w.workspaceId), old).catch(ignore("InvalidVolume.NotFound"));
+        w.rootGeneration = (w.rootGeneration ?? 0) + 1;
+        delete w.rootVolumeId;
+        w.rootVolumeId = await this.createVolume(w, "root");
+        await this.store.put(w);
+        span.setAttributes({ "aws.ebs.replaced_root_volume_id": old ?? "", "aws.ebs.root_volume_id": w.rootVolumeId });
+      }
+      await this.attachAll(w);
+      await this.setState(span, w, "AVAILABLE");
+    } catch (e) {
+      // Most often the key: disabled or pending deletion, so EBS can't decrypt the data key.
+      const err = e instanceof AwsError ? e : new AwsError("InternalFailure", `${op} failed.`);
+      await this.setState(span, w, "UNHEALTHY", err);
     }
   }
 

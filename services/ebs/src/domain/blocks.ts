@@ -20,14 +20,15 @@ const aad = (volumeId: string, index: number) => Buffer.from(`envelope-ebs-v1|${
 
 export function encryptBlock(dataKey: Buffer, volumeId: string, index: number, plaintext: Buffer): Buffer {
   const iv = randomBytes(IV);
-  const cipher = createCipheriv("aes-256-gcm", dataKey, iv).setAAD(aad(volumeId, index));
+  const cipher = createCipheriv("aes-256-gcm", dataKey, iv, { authTagLength: TAG }).setAAD(aad(volumeId, index));
   const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()]);
   return Buffer.concat([iv, cipher.getAuthTag(), ciphertext]);
 }
 
 export function decryptBlock(dataKey: Buffer, volumeId: string, index: number, stored: Buffer): Buffer {
   try {
-    const decipher = createDecipheriv("aes-256-gcm", dataKey, stored.subarray(0, IV)).setAAD(aad(volumeId, index));
+    // A fixed tag length: GCM would otherwise accept a truncated (weaker) tag.
+    const decipher = createDecipheriv("aes-256-gcm", dataKey, stored.subarray(0, IV), { authTagLength: TAG }).setAAD(aad(volumeId, index));
     decipher.setAuthTag(stored.subarray(IV, IV + TAG));
     return Buffer.concat([decipher.update(stored.subarray(IV + TAG)), decipher.final()]);
   } catch {

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { type VolumeRecord, assertCanAttach, assertCanDelete, assertCanDetach, assertReadyForIo, newVolumeId, validateVolumeId, volumeEncryptionContext } from "./volumes.js";
+import { type VolumeRecord, assertCanAttach, assertCanDelete, assertCanDetach, assertReadyForIo, newVolumeId, notFound, validateVolumeId, volumeEncryptionContext } from "./volumes.js";
 
 test("volume ids are vol- and 17 lowercase hex, and unique", () => {
   const ids = new Set(Array.from({ length: 1000 }, newVolumeId));
@@ -8,6 +8,7 @@ test("volume ids are vol- and 17 lowercase hex, and unique", () => {
   for (const id of ids) assert.match(id, /^vol-[0-9a-f]{17}$/);
   assert.throws(() => validateVolumeId("vol-123"), { name: "InvalidParameterValue" });
   assert.throws(() => validateVolumeId(""), { name: "MissingParameter" });
+  assert.throws(() => { throw notFound("vol-0123456789abcdef0"); }, { name: "InvalidVolume.NotFound", message: "The volume 'vol-0123456789abcdef0' does not exist." });
 });
 
 test("a WorkSpace volume's encryption context is exactly the seed's", () => {

@@ -2,7 +2,7 @@
 import { adaptHandlers, type Logger, type ServiceRegistration } from "@envelope/shared";
 import { loadEbs, type ebs } from "@envelope/proto";
 import type { VolumeRecord } from "../domain/volumes.js";
-import type { ElasticBlockStore } from "../service.js";
+import type { AttachResult, ElasticBlockStore } from "../service.js";
 
 function toVolume(v: VolumeRecord): ebs.Volume {
   return {
@@ -14,13 +14,17 @@ function toVolume(v: VolumeRecord): ebs.Volume {
     encrypted: v.encrypted,
     kmsKeyId: v.kmsKeyArn ?? "",
     volumeType: v.volumeType,
-    attachments: v.attachment ? [{ volumeId: v.volumeId, ...v.attachment }] : [],
+    attachments: v.attachment ? [toAttachment({ volumeId: v.volumeId, ...v.attachment })] : [],
     tags: v.tags,
     workspaceId: v.workspaceId ?? "",
     encryptedDataKey: v.encryptedDataKey ? Buffer.from(v.encryptedDataKey, "base64") : Buffer.alloc(0),
     encryptionContext: v.encryptionContext ?? {},
     grantId: v.grantId ?? "",
   };
+}
+
+function toAttachment(a: AttachResult): ebs.VolumeAttachment {
+  return { volumeId: a.volumeId, instanceId: a.instanceId, device: a.device, state: a.state, attachTime: a.attachTime, dataKeySource: a.dataKeySource ?? "" };
 }
 
 export function ebsGrpcService(svc: ElasticBlockStore, log: Logger): ServiceRegistration {
@@ -46,8 +50,8 @@ export function ebsGrpcService(svc: ElasticBlockStore, log: Logger): ServiceRegi
         const out = await svc.describeVolumes({ volumeIds: r.volumeIds, workspaceId: r.workspaceId, maxResults: r.maxResults, nextToken: r.nextToken });
         return { volumes: out.volumes.map(toVolume), nextToken: out.nextToken ?? "" };
       },
-      AttachVolume: async (r) => svc.attachVolume(r.volumeId, r.instanceId, r.device),
-      DetachVolume: async (r) => svc.detachVolume(r.volumeId, r.instanceId || undefined),
+      AttachVolume: async (r) => toAttachment(await svc.attachVolume(r.volumeId, r.instanceId, r.device)),
+      DetachVolume: async (r) => toAttachment(await svc.detachVolume(r.volumeId, r.instanceId || undefined)),
       DeleteVolume: async (r) => {
         await svc.deleteVolume(r.volumeId);
         return {};

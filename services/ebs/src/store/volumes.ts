@@ -50,6 +50,11 @@ export class VolumeStore {
     return ok === "OK" ? undefined : ((await this.redis.get(clientTokenKey(token))) ?? undefined);
   }
 
+  /** Frees a client token whose volume was never created, so a retry can create it. */
+  async releaseClientToken(token: string): Promise<void> {
+    await this.redis.del(clientTokenKey(token));
+  }
+
   async writeBlocks(volumeId: string, start: number, blocks: Buffer[]): Promise<void> {
     const fields: (string | Buffer)[] = [];
     blocks.forEach((b, i) => fields.push(String(start + i), b));

@@ -51,7 +51,11 @@ export interface WorkspaceRecord {
   grantToken?: string;
   rootVolumeId?: string;
   userVolumeId?: string;
+  /** How many root volumes this WorkSpace has had (each rebuild makes a new one). */
+  rootGeneration?: number;
   createdAt: number;
+  /** When the state last changed (epoch seconds), to tell a stuck REBOOTING from a busy one. */
+  stateChangedAt?: number;
 }
 
 /** A request that can't be carried out: its FailedRequests entry. */
@@ -133,5 +137,32 @@ export function newWorkspace(r: WorkspaceRequest, user: DirectoryUser, bundle: B
 export function terminateRefusal(w: WorkspaceRecord): Failure | undefined {
   if (w.state === "SUSPENDED") return { ErrorCode: "InvalidResourceStateException", ErrorMessage: `WorkSpace ${w.workspaceId} is SUSPENDED and can't be terminated.` };
   if (w.state === "TERMINATING" || w.state === "TERMINATED") return { ErrorCode: "InvalidResourceStateException", ErrorMessage: `WorkSpace ${w.workspaceId} is already ${w.state}.` };
+  return undefined;
+}
+
+export type ChangeOperation = "Reboot" | "Rebuild" | "Start" | "Stop";
+
+/** The states each operation may start from (the WorkSpaces API reference). */
+const ALLOWED_FROM: Record<ChangeOperation, WorkspaceState[]> = {
+  Reboot: ["AVAILABLE", "UNHEALTHY", "REBOOTING"],
+  Rebuild: ["AVAILABLE", "ERROR", "UNHEALTHY", "STOPPED", "REBOOTING"],
+  Start: ["STOPPED"],
+  Stop: ["AVAILABLE", "IMPAIRED", "UNHEALTHY", "ERROR"],
+};
+export const IN_PROGRESS: Record<ChangeOperation, WorkspaceState> = { Reboot: "REBOOTING", Rebuild: "REBUILDING", Start: "STARTING", Stop: "STOPPING" };
+/** A WorkSpace REBOOTING for longer than this is stuck and may be rebooted or rebuilt again. */
+export const STUCK_REBOOT_SECONDS = 20 * 60;
+
+export function changeRefusal(op: ChangeOperation, w: WorkspaceRecord, now = Date.now() / 1000): Failure | undefined {
+  const stuck = w.state === "REBOOTING" && now - (w.stateChangedAt ?? now) > STUCK_REBOOT_SECONDS;
+  if (!ALLOWED_FROM[op].includes(w.state) || (w.state === "REBOOTING" && !stuck)) {
+    return {
+      ErrorCode: "InvalidResourceStateException",
+      ErrorMessage: `WorkSpace ${w.workspaceId} is ${w.state}; ${op}Workspaces needs it ${ALLOWED_FROM[op].filter((s) => s !== "REBOOTING").join(", ")}${ALLOWED_FROM[op].includes("REBOOTING") ? " (or REBOOTING for more than 20 minutes)" : ""}.`,
+    };
+  }
+  if ((op === "Start" || op === "Stop") && w.workspaceProperties.RunningMode === "ALWAYS_ON") {
+    return { ErrorCode: "OperationNotSupportedException", ErrorMessage: `WorkSpace ${w.workspaceId} runs ALWAYS_ON; only AUTO_STOP and MANUAL WorkSpaces can be started and stopped.` };
+  }
   return undefined;
 }

@@ -69,6 +69,10 @@ function toProtoWorkspace(w: WorkspaceRecord): workspaces.Workspace {
   };
 }
 
+function changeResponse(out: { FailedRequests: { WorkspaceId: string; ErrorCode: string; ErrorMessage: string }[] }) {
+  return { failedRequests: out.FailedRequests.map((f) => ({ workspaceId: f.WorkspaceId, errorCode: f.ErrorCode, errorMessage: f.ErrorMessage })) };
+}
+
 export function workspacesGrpcService(svc: WorkspacesService, log: Logger): ServiceRegistration {
   const impl = adaptHandlers<workspaces.WorkspacesHandlers>(
     {
@@ -90,10 +94,11 @@ export function workspacesGrpcService(svc: WorkspacesService, log: Logger): Serv
         });
         return { workspaces: out.Workspaces.map(toProtoWorkspace), nextToken: out.NextToken ?? "" };
       },
-      TerminateWorkspaces: async (r, ctx) => {
-        const out = await svc.terminateWorkspaces(ctx.caller, r.terminateWorkspaceRequests.map((t) => t.workspaceId));
-        return { failedRequests: out.FailedRequests.map((f) => ({ workspaceId: f.WorkspaceId, errorCode: f.ErrorCode, errorMessage: f.ErrorMessage })) };
-      },
+      TerminateWorkspaces: async (r, ctx) => changeResponse(await svc.terminateWorkspaces(ctx.caller, r.terminateWorkspaceRequests.map((t) => t.workspaceId))),
+      RebootWorkspaces: async (r, ctx) => changeResponse(await svc.changeWorkspaces("Reboot", ctx.caller, r.workspaceIds)),
+      RebuildWorkspaces: async (r, ctx) => changeResponse(await svc.changeWorkspaces("Rebuild", ctx.caller, r.workspaceIds)),
+      StartWorkspaces: async (r, ctx) => changeResponse(await svc.changeWorkspaces("Start", ctx.caller, r.workspaceIds)),
+      StopWorkspaces: async (r, ctx) => changeResponse(await svc.changeWorkspaces("Stop", ctx.caller, r.workspaceIds)),
       DescribeWorkspaceBundles: async (r, ctx) => ({
         bundles: svc.describeWorkspaceBundles(ctx.caller, r.bundleIds.length ? r.bundleIds : undefined, r.owner || undefined).map((b) => ({
           bundleId: b.bundleId, name: b.name, owner: b.owner, description: b.description, imageId: b.imageId,

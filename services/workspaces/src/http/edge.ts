@@ -16,6 +16,15 @@ function list(input: Input, member: string, min: number, max: number, required =
   return v;
 }
 
+/** The WorkspaceIds of a batch request's list of {WorkspaceId} members. */
+function workspaceIds(input: Input, member: string, max: number): string[] {
+  return list(input, member, 1, max)!.map((r, i) => {
+    const id = (r as Input | null)?.WorkspaceId;
+    if (typeof id !== "string") throw invalid(`${member}[${i}].WorkspaceId is required and must be a string.`);
+    return id;
+  });
+}
+
 function optionalString(input: Input, member: string): string | undefined {
   const v = input[member];
   if (v === undefined) return undefined;
@@ -86,15 +95,11 @@ export function workspacesHttpEdge(svc: WorkspacesService, identities: IdentityS
           });
           return { Workspaces: out.Workspaces.map(workspace), ...(out.NextToken ? { NextToken: out.NextToken } : {}) };
         },
-        TerminateWorkspaces: async (input, caller) => {
-          const requests = list(input, "TerminateWorkspaceRequests", 1, 25)!;
-          const ids = requests.map((r, i) => {
-            const id = (r as Input | null)?.WorkspaceId;
-            if (typeof id !== "string") throw invalid(`TerminateWorkspaceRequests[${i}].WorkspaceId is required and must be a string.`);
-            return id;
-          });
-          return svc.terminateWorkspaces(caller, ids);
-        },
+        TerminateWorkspaces: async (input, caller) => svc.terminateWorkspaces(caller, workspaceIds(input, "TerminateWorkspaceRequests", 25)),
+        RebootWorkspaces: async (input, caller) => svc.changeWorkspaces("Reboot", caller, workspaceIds(input, "RebootWorkspaceRequests", 25)),
+        RebuildWorkspaces: async (input, caller) => svc.changeWorkspaces("Rebuild", caller, workspaceIds(input, "RebuildWorkspaceRequests", 1)),
+        StartWorkspaces: async (input, caller) => svc.changeWorkspaces("Start", caller, workspaceIds(input, "StartWorkspaceRequests", 25)),
+        StopWorkspaces: async (input, caller) => svc.changeWorkspaces("Stop", caller, workspaceIds(input, "StopWorkspaceRequests", 25)),
         DescribeWorkspaceBundles: async (input, caller) => {
           const ids = list(input, "BundleIds", 1, 25, false);
           if (ids && !ids.every((id) => typeof id === "string")) throw invalid("BundleIds must be a list of strings.");
