@@ -27,6 +27,8 @@ export interface Stack {
   /** Runs a command in a service's container and returns its output. */
   exec(service: (typeof SERVICES)[number], command: string[]): Promise<string>;
   logs(service: (typeof SERVICES)[number]): Promise<string>;
+  /** redis-cli in the Redis container, as the given ACL user (default: the read-only inspector). */
+  redisCli(args: string[], user?: { name: string; password: string }): Promise<string>;
   down(): Promise<void>;
 }
 
@@ -37,13 +39,16 @@ export async function startStack(environment: Record<string, string> = {}): Prom
   });
   for (const s of SERVICES) compose = compose.withWaitStrategy(`${s}-1`, Wait.forHealthCheck());
   const env = await compose.up([...SERVICES]);
+  const exec = async (service: (typeof SERVICES)[number], command: string[]) => {
+    const { output, exitCode } = await env.getContainer(`${service}-1`).exec(command);
+    if (exitCode !== 0) throw new Error(`${command.join(" ")} exited ${exitCode}: ${output}`);
+    return output;
+  };
   return {
     env,
-    async exec(service, command) {
-      const { output, exitCode } = await env.getContainer(`${service}-1`).exec(command);
-      if (exitCode !== 0) throw new Error(`${command.join(" ")} exited ${exitCode}: ${output}`);
-      return output;
-    },
+    exec,
+    redisCli: (args, user = { name: "inspector", password: "inspector-secret" }) =>
+      exec("redis", ["redis-cli", "--user", user.name, "--pass", user.password, "--no-auth-warning", ...args]),
     async logs(service) {
       const stream = await env.getContainer(`${service}-1`).logs();
       // A finished read of what the container has logged so far.

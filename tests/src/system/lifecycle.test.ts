@@ -41,7 +41,7 @@ describe("lifecycle: reboot, rebuild, stop/start, key state", { skip, timeout: 1
   };
   const decryptsOf = async (volumeId: string) => {
     // The audit trail tells how many times KMS decrypted this volume's data key.
-    const lines = await stack.exec("redis", ["redis-cli", "--raw", "XRANGE", "kms:audit", "-", "+"]);
+    const lines = await stack.redisCli(["--raw", "XRANGE", "kms:audit", "-", "+"]);
     return lines.split("\n").filter((l) => l.includes('"eventName":"Decrypt"') && l.includes(volumeId) && !l.includes('"errorCode"')).length;
   };
 

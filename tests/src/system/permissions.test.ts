@@ -116,6 +116,18 @@ describe("permissions: key users, IAM, grants and signatures", { skip, timeout: 
     await terminated(w.WorkspaceId!);
   });
 
+  test("at the data layer each service is its own Redis user, limited to its own keys", async () => {
+    const ebsUser = { name: "ebs", password: "ebs-secret" };
+    const keyKey = `kms:key:1234abcd-12ab-34cd-56ef-1234567890ab`;
+    assert.match(await stack.redisCli(["EXISTS", keyKey]), /1/, "the demo key is stored");
+    // redis-cli prints a refused command's error and exits 0.
+    assert.match(await stack.redisCli(["GET", keyKey], ebsUser), /NOPERM/, "EBS can't read KMS's wrapped key material");
+    assert.match(await stack.redisCli(["HSET", "kms:grants-for:x:y", "g", "{}"], ebsUser), /NOPERM/, "EBS can't write grants");
+    assert.match(await stack.redisCli(["KEYS", "*"], ebsUser), /NOPERM/, "nor list keys");
+    assert.match(await stack.redisCli(["GET", "ebs:volume:vol-0"], { name: "kms", password: "kms-secret" }), /NOPERM/, "KMS can't read EBS's volumes");
+    assert.match(await stack.redisCli(["SET", "ebs:x", "1"]), /NOPERM/, "the inspector only reads");
+  });
+
   test("SigV4 is verified: a wrong secret, a tampered body, a skewed clock and an unknown key are refused", async () => {
     const endpoint = "http://127.0.0.1:4571";
     const wrongSecret = new KMSClient({ endpoint, region: PARTITION.region, credentials: { accessKeyId: "AKIAADMIN00000000001", secretAccessKey: "guess" } });

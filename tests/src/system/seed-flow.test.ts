@@ -117,7 +117,7 @@ describe("seed flow: WorkSpaces → EBS → KMS, steps 1 to 9", { skip, timeout:
       const read = await callUnary(ebsClient, ebsClient.ReadBlocks, { volumeId: v.volumeId, startBlock: 7, count: 4 });
       assert.deepEqual(read.blocks.slice(0, 3), blocks);
       assert.equal(read.blocks[3]!.length, 0, "a block never written reads back empty");
-      const atRest = await stack.exec("redis", ["redis-cli", "--no-raw", "HGETALL", `ebs:blocks:${v.volumeId}`]);
+      const atRest = await stack.redisCli(["--no-raw", "HGETALL", `ebs:blocks:${v.volumeId}`]);
       assert.ok(atRest.length > 3 * 28, "blocks are stored in Redis");
       assert.ok(!atRest.includes(marker), "no plaintext at rest");
     });
