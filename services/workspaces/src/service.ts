@@ -28,8 +28,13 @@ export interface DescribeFilter {
 }
 
 export class WorkspacesService {
-  /** Background work in flight, so shutdown can wait for it. */
-  private readonly inFlight = new Set<Promise<void>>();
+  /**
+   * Background work per WorkSpace, chained, with the record it works on: a terminate that
+   * arrives while provisioning (or a reboot, rebuild, ...) is under way changes that same record,
+   * so the running work stores TERMINATING rather than its own state, and the terminate waits
+   * for it and then releases every volume it made. Shutdown waits for all of it.
+   */
+  private readonly live = new Map<string, { w: WorkspaceRecord; done: Promise<void> }>();
 
   constructor(
     private readonly p: Partition,
@@ -54,6 +59,8 @@ export class WorkspacesService {
   }
 
   private async setState(span: Span, w: WorkspaceRecord, to: WorkspaceState, error?: AwsError): Promise<void> {
+    // Work overtaken by a terminate ends quietly: the terminate's own work follows and cleans up.
+    if (w.state === "TERMINATING" && to !== "TERMINATED") return;
     span.addEvent("workspace.state", { from: w.state, to, ...(error ? { "error.code": error.code } : {}) });
     this.log.info({ workspaceId: w.workspaceId, from: w.state, to, ...(error ? { errorCode: error.code } : {}) }, "workspace state");
     w.state = to;
@@ -69,20 +76,41 @@ export class WorkspacesService {
     } else await this.store.put(w);
   }
 
-  /** Runs background work in a span under the request's context, so it stays in the request's trace. */
+  /**
+   * Runs background work, after any work already running for the WorkSpace, in a span under
+   * the request's context, so it stays in the request's trace.
+   */
   private background(name: string, parent: Context, w: WorkspaceRecord, work: (span: Span) => Promise<void>): void {
-    const run = tracer.startActiveSpan(name, { attributes: { "aws.workspaces.workspace_id": w.workspaceId } }, parent, async (span) => {
-      try {
-        await work(span);
-      } catch (e) {
-        span.setStatus({ code: SpanStatusCode.ERROR, message: e instanceof AwsError ? e.code : String(e) });
-        this.log.error({ workspaceId: w.workspaceId, err: e instanceof Error ? e.message : String(e) }, `${name} failed`);
-      } finally {
-        span.end();
-      }
+    const attributes = {
+      "aws.workspaces.workspace_id": w.workspaceId,
+      "aws.workspaces.directory_id": w.directoryId,
+      "aws.workspaces.user_name": w.userName,
+      ...(w.keyArn ? { "aws.kms.key_id": w.keyArn } : {}),
+      ...(w.grantId ? { "aws.kms.grant_id": w.grantId } : {}),
+    };
+    const before = this.live.get(w.workspaceId)?.done ?? Promise.resolve();
+    const done = before.then(() =>
+      tracer.startActiveSpan(name, { attributes }, parent, async (span) => {
+        try {
+          await work(span);
+        } catch (e) {
+          span.setStatus({ code: SpanStatusCode.ERROR, message: e instanceof AwsError ? e.code : String(e) });
+          this.log.error({ workspaceId: w.workspaceId, err: e instanceof Error ? e.message : String(e) }, `${name} failed`);
+        } finally {
+          span.end();
+        }
+      }),
+    );
+    this.live.set(w.workspaceId, { w, done });
+    void done.finally(() => {
+      if (this.live.get(w.workspaceId)?.done === done) this.live.delete(w.workspaceId);
     });
-    this.inFlight.add(run);
-    void run.finally(() => this.inFlight.delete(run));
+  }
+
+  /** A WorkSpace as stored, or the very record its running background work holds. */
+  private async find(id: string): Promise<WorkspaceRecord | undefined> {
+    const stored = isWorkspaceId(id) ? await this.store.get(id) : undefined;
+    return this.live.get(id)?.w ?? stored;
   }
 
   async createWorkspaces(requests: WorkspaceRequest[], who: Caller | undefined) {
@@ -205,7 +233,7 @@ export class WorkspacesService {
     if (op === "Rebuild" && ids.length !== 1) throw new AwsError("InvalidParameterValuesException", "RebuildWorkspaces takes exactly one WorkSpace.");
     const failed: { WorkspaceId: string; ErrorCode: string; ErrorMessage: string }[] = [];
     for (const id of ids) {
-      const w = isWorkspaceId(id) ? await this.store.get(id) : undefined;
+      const w = await this.find(id);
       const refusal = w ? changeRefusal(op, w) : { ErrorCode: "ResourceNotFoundException", ErrorMessage: `The WorkSpace ${id} could not be found.` };
       if (refusal || !w) {
         failed.push({ WorkspaceId: id, ...refusal! });
@@ -264,7 +292,7 @@ export class WorkspacesService {
     this.authorize(caller, "TerminateWorkspaces");
     const failed: { WorkspaceId: string; ErrorCode: string; ErrorMessage: string }[] = [];
     for (const id of ids) {
-      const w = isWorkspaceId(id) ? await this.store.get(id) : undefined;
+      const w = await this.find(id);
       if (!w) {
         failed.push({ WorkspaceId: id, ErrorCode: "ResourceNotFoundException", ErrorMessage: `The WorkSpace ${id} could not be found.` });
         continue;
@@ -320,7 +348,7 @@ export class WorkspacesService {
 
   /** Waits (up to a grace period) for background provisioning and termination to finish. */
   async drain(graceMs = 10_000): Promise<void> {
-    await Promise.race([Promise.allSettled([...this.inFlight]), new Promise((r) => setTimeout(r, graceMs))]);
+    await Promise.race([Promise.allSettled([...this.live.values()].map((j) => j.done)), new Promise((r) => setTimeout(r, graceMs))]);
   }
 }
 
