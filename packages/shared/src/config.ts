@@ -16,3 +16,5 @@ export const account = z.string().regex(/^\d{12}$/, "must be a 12-digit AWS acco
 export const region = z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, "must be an AWS region like us-west-2").default("us-west-2");
 export const redisUrl = z.string().url("must be a redis:// URL").default("redis://127.0.0.1:6379");
 export const identitiesFile = z.string().min(1).default("/etc/envelope/identities.json");
+/** A folder with ca.crt and <service>.crt/.key: gRPC is then mutual TLS. Unset: plaintext (local development only). */
+export const tlsDir = z.string().min(1).optional();

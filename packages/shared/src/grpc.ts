@@ -5,10 +5,14 @@ import { HealthImplementation } from "grpc-health-check";
 import { AwsError, asAwsError, fromGrpcError, toGrpcError } from "./errors.js";
 import { type Caller, callerMetadata, readCaller } from "./caller.js";
 import type { Logger } from "./logger.js";
+import type { TlsFiles } from "./certs.js";
+import { checkCallerForPeer } from "./service-identity.js";
 
 export interface CallContext {
-  /** The caller named in metadata, if any; the domain decides whether that is enough. */
+  /** The caller named in metadata, if any, already checked against the peer's certificate. */
   caller: Caller | undefined;
+  /** The calling service, from its TLS client certificate (undefined without mTLS). */
+  peer: string | undefined;
   metadata: grpc.Metadata;
 }
 
@@ -27,7 +31,15 @@ export function adaptHandlers<H>(impl: AsyncHandlers<H>, log: Logger): H {
   const out: Record<string, grpc.handleUnaryCall<unknown, unknown>> = {};
   for (const [name, fn] of Object.entries(impl) as [string, (req: unknown, ctx: CallContext) => Promise<unknown>][]) {
     out[name] = (call, callback) => {
-      const ctx: CallContext = { caller: readCaller(call.metadata), metadata: call.metadata };
+      let ctx: CallContext;
+      try {
+        const cn = call.getAuthContext().sslPeerCertificate?.subject?.CN;
+        const peer = Array.isArray(cn) ? cn[0] : cn;
+        ctx = { caller: checkCallerForPeer(readCaller(call.metadata), peer), peer, metadata: call.metadata };
+      } catch (e) {
+        callback(toGrpcError(asAwsError(e)) as grpc.ServiceError);
+        return;
+      }
       fn(call.request, ctx).then(
         (res) => callback(null, res),
         (e: unknown) => {
@@ -61,7 +73,8 @@ export async function startGrpcServer(opts: {
   host: string;
   port: number;
   services: ServiceRegistration[];
-  credentials?: grpc.ServerCredentials;
+  /** With certificates, gRPC is mutual TLS: every client must present one from the same CA. */
+  tls?: TlsFiles | undefined;
 }): Promise<RunningGrpcServer> {
   const server = new grpc.Server({
     "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
@@ -75,7 +88,7 @@ export async function startGrpcServer(opts: {
   const health = new HealthImplementation(status);
   health.addToServer(server);
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`${opts.host}:${opts.port}`, opts.credentials ?? grpc.ServerCredentials.createInsecure(), (err, p) =>
+    server.bindAsync(`${opts.host}:${opts.port}`, serverCredentials(opts.tls), (err, p) =>
       err ? reject(err) : resolve(p),
     ),
   );
@@ -96,6 +109,15 @@ export async function startGrpcServer(opts: {
         });
       }),
   };
+}
+
+export function serverCredentials(tls?: TlsFiles): grpc.ServerCredentials {
+  return tls ? grpc.ServerCredentials.createSsl(tls.ca, [{ private_key: tls.key, cert_chain: tls.cert }], true) : grpc.ServerCredentials.createInsecure();
+}
+
+/** Mutual TLS with the identity's certificate when there are certificates; plaintext otherwise. */
+export function channelCredentials(tls?: TlsFiles): grpc.ChannelCredentials {
+  return tls ? grpc.credentials.createSsl(tls.ca, tls.key, tls.cert) : grpc.credentials.createInsecure();
 }
 
 export const clientOptions: grpc.ClientOptions = {

@@ -11,3 +11,5 @@ export * from "./arn.js";
 export * from "./kms-client.js";
 export * from "./policy.js";
 export * from "./identity.js";
+export * from "./certs.js";
+export * from "./service-identity.js";

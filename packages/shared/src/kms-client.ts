@@ -1,16 +1,16 @@
 // The KMS calls EBS and WorkSpaces make, each as the caller it names (a service session, or
 // a user through a service), with a deadline on every call.
-import * as grpc from "@grpc/grpc-js";
 import { loadKms, type kms } from "@envelope/proto";
 import type { Caller } from "./caller.js";
-import { callUnary, clientOptions } from "./grpc.js";
+import { callUnary, channelCredentials, clientOptions } from "./grpc.js";
+import type { TlsFiles } from "./certs.js";
 
 export class KmsClient {
   private readonly client: kms.KeyManagementServiceClient;
 
-  constructor(address: string, private readonly timeoutMs: number) {
+  constructor(address: string, private readonly timeoutMs: number, tls?: TlsFiles) {
     const Ctor = loadKms().envelope.kms.v1.KeyManagementService;
-    this.client = new Ctor(address, grpc.credentials.createInsecure(), clientOptions);
+    this.client = new Ctor(address, channelCredentials(tls), clientOptions);
   }
 
   private opts(caller: Caller) {

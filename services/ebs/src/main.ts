@@ -9,10 +9,11 @@ const log = createLogger("ebs");
 
 runMain(log, async () => {
   const config = readConfig();
+  if (!config.tls) log.warn("TLS_DIR is not set: gRPC is plaintext and callers are trusted as they name themselves (local development only)");
   const redis = connectRedis(config.redisUrl, log, "ebs");
-  const kms = new KmsClient(config.kmsAddress, config.kmsTimeoutMs);
+  const kms = new KmsClient(config.kmsAddress, config.kmsTimeoutMs, config.tls);
   const svc = new ElasticBlockStore(config.partition, config.availabilityZone, new VolumeStore(redis), kms, log);
-  const grpcServer = await startGrpcServer({ host: config.grpcHost, port: config.grpcPort, services: [ebsGrpcService(svc, log)] });
+  const grpcServer = await startGrpcServer({ host: config.grpcHost, port: config.grpcPort, tls: config.tls, services: [ebsGrpcService(svc, log)] });
   log.info({ grpcPort: grpcServer.port, kms: config.kmsAddress }, "ebs ready");
   onShutdown(log, [() => grpcServer.shutdown(), () => svc.forgetAllKeys(), () => kms.close(), () => redis.quit()]);
 });

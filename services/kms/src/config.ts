@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { z } from "zod";
-import { account, identitiesFile, loadConfig, port, redisUrl, region } from "@envelope/shared";
+import { account, identitiesFile, loadConfig, port, redisUrl, region, readTlsFiles, type TlsFiles, tlsDir } from "@envelope/shared";
 
 const schema = z
   .object({
@@ -8,6 +8,7 @@ const schema = z
     GRPC_PORT: port(50051),
     HTTP_PORT: port(4571),
     REDIS_URL: redisUrl,
+    TLS_DIR: tlsDir,
     AWS_ACCOUNT_ID: account,
     AWS_REGION: region,
     // The master key that wraps every CMK's key material: 32 bytes, base64. Give it inline
@@ -24,6 +25,8 @@ const schema = z
   });
 
 export interface KmsConfig {
+  /** This service\'s certificate, key and the CA, when gRPC is mutual TLS. */
+  tls?: TlsFiles;
   grpcHost: string;
   grpcPort: number;
   httpPort: number;
@@ -46,6 +49,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): KmsConfig {
     grpcPort: c.GRPC_PORT,
     httpPort: c.HTTP_PORT,
     redisUrl: c.REDIS_URL,
+    ...(c.TLS_DIR ? { tls: readTlsFiles(c.TLS_DIR, "kms") } : {}),
     partition: { account: c.AWS_ACCOUNT_ID, region: c.AWS_REGION },
     masterKey,
     identitiesFile: c.IDENTITIES_FILE,

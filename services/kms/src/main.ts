@@ -13,11 +13,12 @@ const log = createLogger("kms");
 
 runMain(log, async () => {
   const config = readConfig();
+  if (!config.tls) log.warn("TLS_DIR is not set: gRPC is plaintext and callers are trusted as they name themselves (local development only)");
   const identities = IdentityStore.load(config.identitiesFile);
   const redis = connectRedis(config.redisUrl, log, "kms");
   const svc = new KeyManagementService(config.partition, config.masterKey, new KeyStore(redis), new GrantStore(redis), new AuditStore(redis), identities, log);
   if (config.seedFile) await svc.seed((JSON.parse(readFileSync(config.seedFile, "utf8")) as { keys: SeedKey[] }).keys);
-  const grpcServer = await startGrpcServer({ host: config.grpcHost, port: config.grpcPort, services: [kmsGrpcService(svc, log)] });
+  const grpcServer = await startGrpcServer({ host: config.grpcHost, port: config.grpcPort, tls: config.tls, services: [kmsGrpcService(svc, log)] });
   const http = listenEdge(kmsHttpEdge(svc, identities, log), config.httpPort);
   log.info({ grpcPort: grpcServer.port, httpPort: config.httpPort, account: config.partition.account, region: config.partition.region }, "kms ready");
   onShutdown(log, [() => grpcServer.shutdown(), () => new Promise((r) => http.close(r)), () => redis.quit()]);

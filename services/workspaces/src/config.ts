@@ -1,11 +1,12 @@
 import { z } from "zod";
-import { account, identitiesFile, loadConfig, port, redisUrl, region } from "@envelope/shared";
+import { account, identitiesFile, loadConfig, port, redisUrl, region, readTlsFiles, type TlsFiles, tlsDir } from "@envelope/shared";
 
 const schema = z.object({
   GRPC_HOST: z.string().default("0.0.0.0"),
   GRPC_PORT: port(50053),
   HTTP_PORT: port(4570),
   REDIS_URL: redisUrl,
+  TLS_DIR: tlsDir,
   KMS_ADDRESS: z.string().min(1).default("127.0.0.1:50051"),
   EBS_ADDRESS: z.string().min(1).default("127.0.0.1:50052"),
   AWS_ACCOUNT_ID: account,
@@ -17,6 +18,8 @@ const schema = z.object({
 });
 
 export interface WorkspacesConfig {
+  /** This service\'s certificate, key and the CA, when gRPC is mutual TLS. */
+  tls?: TlsFiles;
   grpcHost: string;
   grpcPort: number;
   httpPort: number;
@@ -36,6 +39,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): WorkspacesConf
     grpcPort: c.GRPC_PORT,
     httpPort: c.HTTP_PORT,
     redisUrl: c.REDIS_URL,
+    ...(c.TLS_DIR ? { tls: readTlsFiles(c.TLS_DIR, "workspaces") } : {}),
     kmsAddress: c.KMS_ADDRESS,
     ebsAddress: c.EBS_ADDRESS,
     partition: { account: c.AWS_ACCOUNT_ID, region: c.AWS_REGION },

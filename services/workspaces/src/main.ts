@@ -12,12 +12,13 @@ const log = createLogger("workspaces");
 
 runMain(log, async () => {
   const config = readConfig();
+  if (!config.tls) log.warn("TLS_DIR is not set: gRPC is plaintext and callers are trusted as they name themselves (local development only)");
   const identities = IdentityStore.load(config.identitiesFile);
   const redis = connectRedis(config.redisUrl, log, "workspaces");
-  const kms = new KmsClient(config.kmsAddress, config.callTimeoutMs);
-  const ebs = new EbsClient(config.ebsAddress, config.callTimeoutMs);
+  const kms = new KmsClient(config.kmsAddress, config.callTimeoutMs, config.tls);
+  const ebs = new EbsClient(config.ebsAddress, config.callTimeoutMs, config.tls);
   const svc = new WorkspacesService(config.partition, new WorkspaceStore(redis), kms, ebs, log, config.terminatedRetentionSeconds, identities);
-  const grpcServer = await startGrpcServer({ host: config.grpcHost, port: config.grpcPort, services: [workspacesGrpcService(svc, log)] });
+  const grpcServer = await startGrpcServer({ host: config.grpcHost, port: config.grpcPort, tls: config.tls, services: [workspacesGrpcService(svc, log)] });
   const http = listenEdge(workspacesHttpEdge(svc, identities, log), config.httpPort);
   log.info({ grpcPort: grpcServer.port, httpPort: config.httpPort }, "workspaces ready");
   onShutdown(log, [

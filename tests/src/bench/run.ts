@@ -15,8 +15,8 @@ import { GenericContainer, type StartedTestContainer } from "testcontainers";
 import { DecryptCommand, GenerateDataKeyCommand } from "@aws-sdk/client-kms";
 import { callUnary, clientOptions, serviceSessionArn, EBS_ROLE, WORKSPACES_ROLE, type Caller } from "@envelope/shared";
 import { loadWorkspaces, type workspaces } from "@envelope/proto";
-import { ROOT } from "../support/stack.js";
-import { DIRECTORY, PARTITION, ebsGrpc, kmsClient, kmsGrpc } from "../support/clients.js";
+import { ROOT, testCertificates } from "../support/stack.js";
+import { DIRECTORY, PARTITION, credentialsFor, ebsGrpc, kmsClient, kmsGrpc } from "../support/clients.js";
 import { startOtlpReceiver } from "../support/otlp-receiver.js";
 import { ECHO_METHOD } from "./echo-server.js";
 import { type Measurement, measure } from "./measure.js";
@@ -42,10 +42,11 @@ async function startRedis(): Promise<{ url: string; stop: () => Promise<unknown>
   return { url: `redis://${c.getHost()}:${c.getMappedPort(6379)}`, stop: () => c.stop() };
 }
 
-async function startEcho(): Promise<{ client: grpc.Client; stop: () => void }> {
-  const child = spawn(process.execPath, [path.join(__dirname, "echo-server.js"), "0"], { stdio: ["ignore", "pipe", "inherit"] });
+/** The bare echo server, behind the same mutual TLS as the services, so the ceiling is like for like. */
+async function startEcho(certs: string): Promise<{ client: grpc.Client; stop: () => void }> {
+  const child = spawn(process.execPath, [path.join(__dirname, "echo-server.js"), "0", certs], { stdio: ["ignore", "pipe", "inherit"] });
   const port = await new Promise<number>((resolve) => child.stdout!.once("data", (d: Buffer) => resolve(Number(d.toString().trim()))));
-  const client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), clientOptions);
+  const client = new grpc.Client(`127.0.0.1:${port}`, credentialsFor("client"), clientOptions);
   return { client, stop: () => child.kill("SIGTERM") };
 }
 
@@ -90,14 +91,16 @@ async function main() {
   };
   const at = (name: string, c: number) => results.measurements.find((m) => m.name === name && m.concurrency === c);
 
+  const certs = await testCertificates();
   const redis = await startRedis();
-  const echo = await startEcho();
+  const echo = await startEcho(certs);
   const env = (extra: Record<string, string> = {}) => ({
     REDIS_URL: redis.url,
     KMS_MASTER_KEY: randomBytes(32).toString("base64"),
     KMS_ADDRESS: `127.0.0.1:${PORTS.kms}`,
     EBS_ADDRESS: `127.0.0.1:${PORTS.ebs}`,
     OTEL_SDK_DISABLED: "true",
+    TLS_DIR: certs,
     IDENTITIES_FILE: path.join(ROOT, "deploy/identities.json"),
     KMS_SEED_FILE: path.join(ROOT, "deploy/kms-seed.json"),
     ...extra,
@@ -117,10 +120,12 @@ async function main() {
   }, 200);
 
   process.env.ENVELOPE_HOST = "127.0.0.1";
-  const kms = kmsGrpc(`127.0.0.1:${PORTS.kms}`);
-  const ebs = ebsGrpc(`127.0.0.1:${PORTS.ebs}`);
+  const kms = kmsGrpc("client", `127.0.0.1:${PORTS.kms}`);
+  // Calls made as EBS's sessions present EBS's certificate, as EBS itself does.
+  const kmsAsEbs = kmsGrpc("ebs", `127.0.0.1:${PORTS.kms}`);
+  const ebs = ebsGrpc("client", `127.0.0.1:${PORTS.ebs}`);
   const Ws = loadWorkspaces().envelope.workspaces.v1.Workspaces;
-  const ws: workspaces.WorkspacesClient = new Ws(`127.0.0.1:${PORTS.workspaces}`, grpc.credentials.createInsecure());
+  const ws: workspaces.WorkspacesClient = new Ws(`127.0.0.1:${PORTS.workspaces}`, credentialsFor("client"), clientOptions);
   const ioredis = new Redis(redis.url);
 
   try {
@@ -144,10 +149,10 @@ async function main() {
       { keyId: key.arn, granteePrincipal: ebsCaller.principal, operations: ["Decrypt", "GenerateDataKeyWithoutPlaintext"], constraints: { encryptionContextSubset: context } },
       { caller: admin },
     );
-    const dataKey = await callUnary(kms, kms.GenerateDataKeyWithoutPlaintext, { keyId: key.arn, keySpec: "AES_256", encryptionContext: context, grantTokens: [grant.grantToken] }, { caller: ebsCaller });
+    const dataKey = await callUnary(kmsAsEbs, kmsAsEbs.GenerateDataKeyWithoutPlaintext, { keyId: key.arn, keySpec: "AES_256", encryptionContext: context, grantTokens: [grant.grantToken] }, { caller: ebsCaller });
     for (const c of LEVELS) {
-      add(await measure("kms gRPC GenerateDataKeyWithoutPlaintext", c, MS, () => callUnary(kms, kms.GenerateDataKeyWithoutPlaintext, { keyId: key.arn, keySpec: "AES_256", encryptionContext: context }, { caller: ebsCaller })));
-      add(await measure("kms gRPC Decrypt (grant)", c, MS, () => callUnary(kms, kms.Decrypt, { ciphertextBlob: dataKey.ciphertextBlob, encryptionContext: context }, { caller: ebsCaller })));
+      add(await measure("kms gRPC GenerateDataKeyWithoutPlaintext", c, MS, () => callUnary(kmsAsEbs, kmsAsEbs.GenerateDataKeyWithoutPlaintext, { keyId: key.arn, keySpec: "AES_256", encryptionContext: context }, { caller: ebsCaller })));
+      add(await measure("kms gRPC Decrypt (grant)", c, MS, () => callUnary(kmsAsEbs, kmsAsEbs.Decrypt, { ciphertextBlob: dataKey.ciphertextBlob, encryptionContext: context }, { caller: ebsCaller })));
       add(await measure("kms gRPC CreateGrant", c, MS, (w, i) =>
         callUnary(kms, kms.CreateGrant, { keyId: grantKey.arn, granteePrincipal: serviceSessionArn(PARTITION, WORKSPACES_ROLE, `ws-b${c}w${w}i${i}`), operations: ["Decrypt"] }, { caller: admin })));
     }
@@ -268,6 +273,7 @@ async function main() {
   } finally {
     clearInterval(sampler);
     kms.close();
+    kmsAsEbs.close();
     ebs.close();
     ws.close();
     ioredis.disconnect();

@@ -3,7 +3,7 @@ import * as grpc from "@grpc/grpc-js";
 import { KMSClient } from "@aws-sdk/client-kms";
 import { WorkSpacesClient } from "@aws-sdk/client-workspaces";
 import { loadEbs, loadKms, type ebs, type kms } from "@envelope/proto";
-import { type Caller, callUnary, clientOptions, serviceSessionArn, EBS_ROLE } from "@envelope/shared";
+import { type Caller, callUnary, channelCredentials, clientOptions, readTlsFiles, serviceSessionArn, EBS_ROLE } from "@envelope/shared";
 
 export const PARTITION = { account: "111122223333", region: "us-west-2" };
 export const DIRECTORY = "d-1234abcd01";
@@ -27,13 +27,22 @@ export const ebsSession = (workspaceId: string): Caller => ({
   viaService: `ec2.${PARTITION.region}.amazonaws.com`,
 });
 
-export function kmsGrpc(address = `${host}:50051`): kms.KeyManagementServiceClient {
-  const Ctor = loadKms().envelope.kms.v1.KeyManagementService;
-  return new Ctor(address, grpc.credentials.createInsecure(), clientOptions);
+/** The certificate a gRPC client presents: "client" (a user's tool) or a service's own. */
+export type Identity = "client" | "kms" | "ebs" | "workspaces";
+
+/** mTLS credentials from the run's certificates (see testCertificates), or plaintext when there are none. */
+export function credentialsFor(identity: Identity): grpc.ChannelCredentials {
+  const dir = process.env.ENVELOPE_CERTS_DIR;
+  return channelCredentials(dir ? readTlsFiles(dir, identity) : undefined);
 }
-export function ebsGrpc(address = `${host}:50052`): ebs.ElasticBlockStoreClient {
+
+export function kmsGrpc(identity: Identity = "client", address = `${host}:50051`): kms.KeyManagementServiceClient {
+  const Ctor = loadKms().envelope.kms.v1.KeyManagementService;
+  return new Ctor(address, credentialsFor(identity), clientOptions);
+}
+export function ebsGrpc(identity: Identity = "client", address = `${host}:50052`): ebs.ElasticBlockStoreClient {
   const Ctor = loadEbs().envelope.ebs.v1.ElasticBlockStore;
-  return new Ctor(address, grpc.credentials.createInsecure(), clientOptions);
+  return new Ctor(address, credentialsFor(identity), clientOptions);
 }
 
 export { callUnary };

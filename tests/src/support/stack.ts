@@ -1,7 +1,9 @@
 // Starts the Envelope stack from compose.yaml with testcontainers: only the services the
 // tests need (never Jaeger), each waited on until its healthcheck passes.
-import { existsSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
+import { mintCertificates } from "@envelope/shared";
 import { DockerComposeEnvironment, type StartedDockerComposeEnvironment, Wait } from "testcontainers";
 
 export const ROOT = path.resolve(__dirname, "../../..");
@@ -32,9 +34,24 @@ export interface Stack {
   down(): Promise<void>;
 }
 
+/**
+ * Mints this test run's own CA and certificates (kms, ebs, workspaces, client) into a
+ * folder the containers can read, and points ENVELOPE_CERTS_DIR at it.
+ */
+export async function testCertificates(): Promise<string> {
+  if (process.env.ENVELOPE_CERTS_DIR) return process.env.ENVELOPE_CERTS_DIR;
+  const dir = mkdtempSync(path.join(os.tmpdir(), "envelope-certs-"));
+  await mintCertificates(dir, ["kms", "ebs", "workspaces", "client"]);
+  chmodSync(dir, 0o755); // the containers' user reads it
+  process.env.ENVELOPE_CERTS_DIR = dir;
+  return dir;
+}
+
 export async function startStack(environment: Record<string, string> = {}): Promise<Stack> {
+  const certs = await testCertificates();
   let compose = new DockerComposeEnvironment(ROOT, "compose.yaml").withBuild().withEnvironment({
     OTEL_SDK_DISABLED: "true",
+    ENVELOPE_CERTS_DIR: certs,
     ...environment,
   });
   for (const s of SERVICES) compose = compose.withWaitStrategy(`${s}-1`, Wait.forHealthCheck());

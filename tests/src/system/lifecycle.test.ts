@@ -19,10 +19,11 @@ describe("lifecycle: reboot, rebuild, stop/start, key state", { skip, timeout: 1
   let stack: Stack;
   const ws = workspacesClient("wsadmin");
   const admin = kmsClient("admin");
-  const ebs = ebsGrpc();
+  let ebs: ReturnType<typeof ebsGrpc>;
 
   before(async () => {
     stack = await startStack();
+    ebs = ebsGrpc();
   });
   after(async () => {
     ebs.close();

@@ -14,10 +14,11 @@ describe("load: 200 concurrent CreateWorkspaces", { skip, timeout: 20 * 60_000 }
   let stack: Stack;
   const ws = workspacesClient("wsadmin");
   const admin = kmsClient("admin");
-  const ebs = ebsGrpc();
+  let ebs: ReturnType<typeof ebsGrpc>;
 
   before(async () => {
     stack = await startStack();
+    ebs = ebsGrpc();
   });
   after(async () => {
     ebs.close();

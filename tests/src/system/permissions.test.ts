@@ -7,6 +7,12 @@ import { CreateWorkspacesCommand, DescribeWorkspacesCommand, TerminateWorkspaces
 import { DescribeKeyCommand, GetKeyPolicyCommand, KMSClient, ListGrantsCommand, PutKeyPolicyCommand } from "@aws-sdk/client-kms";
 import type { AwsError } from "@envelope/shared";
 import type { FinalizeRequestMiddleware, MetadataBearer } from "@smithy/types";
+import { mkdtempSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import * as grpc from "@grpc/grpc-js";
+import { loadKms } from "@envelope/proto";
+import { channelCredentials, mintCertificates, readTlsFiles } from "@envelope/shared";
 import { dockerSkipReason, eventually, startStack, type Stack } from "../support/stack.js";
 import { DIRECTORY, PARTITION, callUnary, ebsGrpc, ebsSession, kmsClient, kmsGrpc, workspacesClient } from "../support/clients.js";
 
@@ -98,7 +104,7 @@ describe("permissions: key users, IAM, grants and signatures", { skip, timeout: 
     const out = await create(ws, "user008");
     const w = await available(out.PendingRequests![0]!.WorkspaceId!);
     const ebs = ebsGrpc();
-    const kms = kmsGrpc();
+    const kms = kmsGrpc("ebs");
     try {
       const [v] = (await callUnary(ebs, ebs.DescribeVolumes, { workspaceId: w.WorkspaceId! })).volumes;
       const caller = ebsSession(w.WorkspaceId!);
@@ -126,6 +132,29 @@ describe("permissions: key users, IAM, grants and signatures", { skip, timeout: 
     assert.match(await stack.redisCli(["KEYS", "*"], ebsUser), /NOPERM/, "nor list keys");
     assert.match(await stack.redisCli(["GET", "ebs:volume:vol-0"], { name: "kms", password: "kms-secret" }), /NOPERM/, "KMS can't read EBS's volumes");
     assert.match(await stack.redisCli(["SET", "ebs:x", "1"]), /NOPERM/, "the inspector only reads");
+  });
+
+  test("between services the identity is the certificate: no certificate, another CA, or EBS claiming to be WorkSpaces is refused", async () => {
+    const describeKey = (client: ReturnType<typeof kmsGrpc>, caller?: Parameters<typeof callUnary>[3]) =>
+      callUnary(client, client.DescribeKey, { keyId: DEMO_KEY }, { timeoutMs: 3000, retries: 0, ...caller });
+    const plain = new (loadKms().envelope.kms.v1.KeyManagementService)("127.0.0.1:50051", grpc.credentials.createInsecure());
+    await assert.rejects(describeKey(plain, { caller: { principal: `arn:aws:iam::${PARTITION.account}:user/admin` } }), (e: AwsError) => e.retryable, "no TLS, no call");
+    plain.close();
+    const otherCa = mkdtempSync(path.join(os.tmpdir(), "envelope-other-ca-"));
+    await mintCertificates(otherCa, ["ebs"]);
+    const forged = new (loadKms().envelope.kms.v1.KeyManagementService)("127.0.0.1:50051", channelCredentials(readTlsFiles(otherCa, "ebs")));
+    await assert.rejects(describeKey(forged, { caller: { principal: `arn:aws:iam::${PARTITION.account}:user/admin` } }), (e: AwsError) => e.retryable, "a certificate from another CA");
+    forged.close();
+    const asEbs = kmsGrpc("ebs");
+    const wsSession = `arn:aws:sts::${PARTITION.account}:assumed-role/aws:workspaces-infrastructure/ws-impostor1`;
+    await assert.rejects(
+      describeKey(asEbs, { caller: { principal: `arn:aws:iam::${PARTITION.account}:user/wsadmin`, viaService: `workspaces.${PARTITION.region}.amazonaws.com` } }),
+      (e: AwsError) => e.code === "AccessDeniedException" && /certificate for 'ebs' can't call through workspaces/.test(e.message),
+    );
+    await assert.rejects(describeKey(kmsGrpc("client"), { caller: { principal: wsSession } }), (e: AwsError) => e.code === "AccessDeniedException");
+    const ok = await describeKey(kmsGrpc("client"), { caller: { principal: `arn:aws:iam::${PARTITION.account}:user/admin` } });
+    assert.equal(ok.keyMetadata?.keyId, "1234abcd-12ab-34cd-56ef-1234567890ab");
+    asEbs.close();
   });
 
   test("SigV4 is verified: a wrong secret, a tampered body, a skewed clock and an unknown key are refused", async () => {

@@ -7,7 +7,7 @@ import {
   CreateWorkspacesCommand, DescribeWorkspaceBundlesCommand, DescribeWorkspacesCommand, TerminateWorkspacesCommand, type Workspace,
 } from "@aws-sdk/client-workspaces";
 import { DecryptCommand, DescribeKeyCommand, ListGrantsCommand, type GrantListEntry } from "@aws-sdk/client-kms";
-import type { ebs } from "@envelope/proto";
+import type { ebs, kms } from "@envelope/proto";
 import { AwsError } from "@envelope/shared";
 import { dockerSkipReason, eventually, startStack, type Stack } from "../support/stack.js";
 import {
@@ -20,8 +20,8 @@ describe("seed flow: WorkSpaces → EBS → KMS, steps 1 to 9", { skip, timeout:
   let stack: Stack;
   const ws = workspacesClient("wsadmin");
   const kmsHttp = kmsClient("admin");
-  const ebsClient = ebsGrpc();
-  const kmsRpc = kmsGrpc();
+  let ebsClient: ebs.ElasticBlockStoreClient;
+  let kmsRpc: kms.KeyManagementServiceClient; // presents EBS's certificate: it acts as EBS's sessions
 
   const describeVolumes = (workspaceId: string) =>
     callUnary<ebs.DescribeVolumesRequest, ebs.DescribeVolumesResponse__Output>(ebsClient, ebsClient.DescribeVolumes, { workspaceId });
@@ -54,6 +54,8 @@ describe("seed flow: WorkSpaces → EBS → KMS, steps 1 to 9", { skip, timeout:
 
   before(async () => {
     stack = await startStack();
+    ebsClient = ebsGrpc();
+    kmsRpc = kmsGrpc("ebs");
   });
   after(async () => {
     ebsClient.close();

@@ -45,7 +45,7 @@ describe("tracing: one trace per request across every service", { skip, timeout:
 
     // The test learns the plaintext data keys, then makes sure no span or log line carries them.
     const ebs = ebsGrpc();
-    const kms = kmsGrpc();
+    const kms = kmsGrpc("ebs");
     const { volumes } = await callUnary(ebs, ebs.DescribeVolumes, { workspaceId });
     const secrets: string[] = [];
     for (const v of volumes) {

@@ -1,14 +1,13 @@
 // WorkSpaces' calls to EBS for a WorkSpace's volumes, made as the WorkSpace's session.
-import * as grpc from "@grpc/grpc-js";
 import { loadEbs, type ebs } from "@envelope/proto";
-import { type Caller, callUnary, clientOptions } from "@envelope/shared";
+import { type Caller, callUnary, channelCredentials, clientOptions, type TlsFiles } from "@envelope/shared";
 
 export class EbsClient {
   private readonly client: ebs.ElasticBlockStoreClient;
 
-  constructor(address: string, private readonly timeoutMs: number) {
+  constructor(address: string, private readonly timeoutMs: number, tls?: TlsFiles) {
     const Ctor = loadEbs().envelope.ebs.v1.ElasticBlockStore;
-    this.client = new Ctor(address, grpc.credentials.createInsecure(), clientOptions);
+    this.client = new Ctor(address, channelCredentials(tls), clientOptions);
   }
 
   createVolume(caller: Caller, req: ebs.CreateVolumeRequest) {
