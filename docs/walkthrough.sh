@@ -56,6 +56,25 @@ as_admin aws kms list-grants $KMS --key-id "$CMK" --query 'length(Grants)'
 step "AWS_ACCESS_KEY_ID=AKIAWSNOKMS000000001 AWS_SECRET_ACCESS_KEY=wsnokms-secret" aws workspaces create-workspaces $WS --workspaces DirectoryId=d-1234abcd01,UserName=carol,BundleId=wsb-demo0001,VolumeEncryptionKey=alias/workspaces-demo,RootVolumeEncryptionEnabled=true,UserVolumeEncryptionEnabled=true
 AWS_ACCESS_KEY_ID=AKIAWSNOKMS000000001 AWS_SECRET_ACCESS_KEY=wsnokms-secret aws workspaces create-workspaces $WS --workspaces "DirectoryId=d-1234abcd01,UserName=carol,BundleId=wsb-demo0001,VolumeEncryptionKey=alias/workspaces-demo,RootVolumeEncryptionEnabled=true,UserVolumeEncryptionEnabled=true"
 
+# Part 1 with the AWS CLI: an administrator of the key adds wsadmin-nokms to its key users
+# (get-key-policy, edit, put-key-policy); then wsadmin-nokms can use the custom CMK too.
+step aws kms get-key-policy $KMS --key-id "$CMK" --policy-name default --query Policy --output text \> policy.json "# then add the user to both key-user statements"
+POLICY=$(as_admin aws kms get-key-policy $KMS --key-id "$CMK" --policy-name default --query Policy --output text | python3 -c '
+import json, sys
+p = json.load(sys.stdin)
+for s in p["Statement"]:
+    if s["Sid"] in ("Allow use of the key", "Allow attachment of persistent resources"):
+        s["Principal"]["AWS"] = list(s["Principal"]["AWS"]) + ["arn:aws:iam::111122223333:user/wsadmin-nokms"]
+print(json.dumps(p))')
+step aws kms put-key-policy $KMS --key-id "$CMK" --policy-name default --policy file://policy.json
+as_admin aws kms put-key-policy $KMS --key-id "$CMK" --policy-name default --policy "$POLICY"
+step "AWS_ACCESS_KEY_ID=AKIAWSNOKMS000000001 AWS_SECRET_ACCESS_KEY=wsnokms-secret" aws workspaces create-workspaces $WS --workspaces DirectoryId=d-1234abcd01,UserName=carol,BundleId=wsb-demo0001,VolumeEncryptionKey=alias/workspaces-demo,RootVolumeEncryptionEnabled=true,UserVolumeEncryptionEnabled=true --query 'FailedRequests' --output json
+read -r CAROL < <(AWS_ACCESS_KEY_ID=AKIAWSNOKMS000000001 AWS_SECRET_ACCESS_KEY=wsnokms-secret aws workspaces create-workspaces $WS --workspaces "DirectoryId=d-1234abcd01,UserName=carol,BundleId=wsb-demo0001,VolumeEncryptionKey=alias/workspaces-demo,RootVolumeEncryptionEnabled=true,UserVolumeEncryptionEnabled=true" --query 'PendingRequests[0].WorkspaceId' --output text)
+echo "[]   ($CAROL is PENDING)"
+wait_for "$CAROL" AVAILABLE
+as_wsadmin aws workspaces terminate-workspaces $WS --terminate-workspace-requests "$CAROL" >/dev/null
+wait_for "$CAROL" TERMINATED
+
 # Step 9: terminate retires every grant.
 step aws workspaces terminate-workspaces $WS --terminate-workspace-requests "$ALICE" "$BOB"
 as_wsadmin aws workspaces terminate-workspaces $WS --terminate-workspace-requests "$ALICE" "$BOB"

@@ -17,6 +17,8 @@ const KEY = Symbol.for("envelope.telemetry");
 type Holder = { [KEY]?: NodeSDK };
 
 export function startTelemetry(serviceName: string): void {
+  // Disabled means no SDK at all: nothing is patched, no request pays for tracing.
+  if (process.env.OTEL_SDK_DISABLED?.trim().toLowerCase() === "true") return;
   process.env.OTEL_SERVICE_NAME ??= serviceName;
   // Traces only: metrics and logs exporters stay off unless asked for.
   process.env.OTEL_METRICS_EXPORTER ??= "none";

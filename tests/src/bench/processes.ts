@@ -5,7 +5,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { ROOT } from "../support/stack.js";
-import { credentialsFor } from "../support/clients.js";
+import { credentialsFor, optionsFor } from "../support/clients.js";
 
 export interface ServiceProcess {
   name: string;
@@ -24,7 +24,7 @@ async function waitServing(port: number, timeoutMs = 20_000): Promise<void> {
   const until = Date.now() + timeoutMs;
   for (;;) {
     const ok = await new Promise<boolean>((resolve) => {
-      const client = new grpc.Client(`127.0.0.1:${port}`, credentialsFor("client"));
+      const client = new grpc.Client(`127.0.0.1:${port}`, credentialsFor("client"), optionsFor("127.0.0.1:0"));
       client.waitForReady(Date.now() + 500, (err) => {
         client.close();
         resolve(!err);

@@ -13,10 +13,10 @@ import * as grpc from "@grpc/grpc-js";
 import { Redis } from "ioredis";
 import { GenericContainer, type StartedTestContainer } from "testcontainers";
 import { DecryptCommand, GenerateDataKeyCommand } from "@aws-sdk/client-kms";
-import { callUnary, clientOptions, serviceSessionArn, EBS_ROLE, WORKSPACES_ROLE, type Caller } from "@envelope/shared";
+import { callUnary, serviceSessionArn, EBS_ROLE, WORKSPACES_ROLE, type Caller } from "@envelope/shared";
 import { loadWorkspaces, type workspaces } from "@envelope/proto";
 import { ROOT, testCertificates } from "../support/stack.js";
-import { DIRECTORY, PARTITION, credentialsFor, ebsGrpc, kmsClient, kmsGrpc } from "../support/clients.js";
+import { DIRECTORY, PARTITION, credentialsFor, ebsGrpc, kmsClient, kmsGrpc, optionsFor } from "../support/clients.js";
 import { startOtlpReceiver } from "../support/otlp-receiver.js";
 import { ECHO_METHOD } from "./echo-server.js";
 import { type Measurement, measure } from "./measure.js";
@@ -46,7 +46,7 @@ async function startRedis(): Promise<{ url: string; stop: () => Promise<unknown>
 async function startEcho(certs: string): Promise<{ client: grpc.Client; stop: () => void }> {
   const child = spawn(process.execPath, [path.join(__dirname, "echo-server.js"), "0", certs], { stdio: ["ignore", "pipe", "inherit"] });
   const port = await new Promise<number>((resolve) => child.stdout!.once("data", (d: Buffer) => resolve(Number(d.toString().trim()))));
-  const client = new grpc.Client(`127.0.0.1:${port}`, credentialsFor("client"), clientOptions);
+  const client = new grpc.Client(`127.0.0.1:${port}`, credentialsFor("client"), optionsFor("127.0.0.1:0"));
   return { client, stop: () => child.kill("SIGTERM") };
 }
 
@@ -125,7 +125,7 @@ async function main() {
   const kmsAsEbs = kmsGrpc("ebs", `127.0.0.1:${PORTS.kms}`);
   const ebs = ebsGrpc("client", `127.0.0.1:${PORTS.ebs}`);
   const Ws = loadWorkspaces().envelope.workspaces.v1.Workspaces;
-  const ws: workspaces.WorkspacesClient = new Ws(`127.0.0.1:${PORTS.workspaces}`, credentialsFor("client"), clientOptions);
+  const ws: workspaces.WorkspacesClient = new Ws(`127.0.0.1:${PORTS.workspaces}`, credentialsFor("client"), optionsFor("127.0.0.1:0"));
   const ioredis = new Redis(redis.url);
 
   try {

@@ -36,13 +36,17 @@ export function credentialsFor(identity: Identity): grpc.ChannelCredentials {
   return channelCredentials(dir ? readTlsFiles(dir, identity) : undefined);
 }
 
+/** Client options for an address: TLS names the server "localhost" (in every certificate) when dialled by IP. */
+export const optionsFor = (address: string): grpc.ClientOptions =>
+  /^\d+\.\d+\.\d+\.\d+:/.test(address) ? { ...clientOptions, "grpc.ssl_target_name_override": "localhost" } : clientOptions;
+
 export function kmsGrpc(identity: Identity = "client", address = `${host}:50051`): kms.KeyManagementServiceClient {
   const Ctor = loadKms().envelope.kms.v1.KeyManagementService;
-  return new Ctor(address, credentialsFor(identity), clientOptions);
+  return new Ctor(address, credentialsFor(identity), optionsFor(address));
 }
 export function ebsGrpc(identity: Identity = "client", address = `${host}:50052`): ebs.ElasticBlockStoreClient {
   const Ctor = loadEbs().envelope.ebs.v1.ElasticBlockStore;
-  return new Ctor(address, credentialsFor(identity), clientOptions);
+  return new Ctor(address, credentialsFor(identity), optionsFor(address));
 }
 
 export { callUnary };
