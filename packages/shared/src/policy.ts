@@ -88,9 +88,18 @@ export interface RequestContext {
 }
 
 const list = (v: string | string[] | undefined): string[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
+// Every call matches the same few patterns (kms:*, key ARNs): compile each once.
+const compiled = new Map<string, (value: string) => boolean>();
 const matcher = (pattern: string, caseInsensitive: boolean) => {
-  const m = wcmatch(caseInsensitive ? pattern.toLowerCase() : pattern, { separator: false });
-  return (value: string) => m(caseInsensitive ? value.toLowerCase() : value);
+  const key = `${caseInsensitive ? "i" : "s"}:${pattern}`;
+  let m = compiled.get(key);
+  if (!m) {
+    const match = wcmatch(caseInsensitive ? pattern.toLowerCase() : pattern, { separator: false });
+    m = caseInsensitive ? (value: string) => match(value.toLowerCase()) : match;
+    if (compiled.size > 10_000) compiled.clear();
+    compiled.set(key, m);
+  }
+  return m;
 };
 const anyMatch = (patterns: string[], value: string, caseInsensitive = false) => patterns.some((p) => matcher(p, caseInsensitive)(value));
 
