@@ -5,7 +5,6 @@ export interface Partition {
   region: string;
 }
 
-export const iamUserArn = (p: Partition, user: string) => `arn:aws:iam::${p.account}:user/${user}`;
 export const accountRootArn = (p: Partition) => `arn:aws:iam::${p.account}:root`;
 /** An integrated service's session for one resource, as CloudTrail shows EBS's (aws:ec2-infrastructure). */
 export const serviceSessionArn = (p: Partition, role: string, session: string) =>

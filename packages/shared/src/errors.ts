@@ -90,7 +90,6 @@ export class AwsError extends Error {
   }
 }
 
-export const isAwsError = (e: unknown): e is AwsError => e instanceof AwsError;
 
 /** Anything thrown becomes an AwsError; an unexpected one is an internal failure. */
 export function asAwsError(e: unknown, internalName = "InternalFailure"): AwsError {
