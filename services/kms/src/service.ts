@@ -273,10 +273,20 @@ export class KeyManagementService {
     } catch {
       return undefined; // resolveKey reports the problem
     }
-    if (ref.kind !== "key") return undefined;
-    const grants = this.grants.forGrantee(caller.principal, ref.keyId);
-    grants.catch(() => undefined);
+    return ref.kind === "key" ? this.grantsFor(caller, ref.keyId) : undefined;
+  }
+
+  /** Starts reading the caller's grants for a key, to be awaited by authorize(). */
+  private grantsFor(caller: Caller | undefined, keyId: string): Promise<Grant[]> | undefined {
+    if (!caller) return undefined;
+    const grants = this.grants.forGrantee(caller.principal, keyId);
+    grants.catch(() => undefined); // authorize() awaits it; a failure surfaces there
     return grants;
+  }
+
+  /** A key's policy, parsed (records written before key policies existed get the default). */
+  private keyPolicy(key: KeyRecord): PolicyDocument {
+    return parsePolicy(key.policy ?? defaultKeyPolicy(this.p));
   }
 
   /** Decides an action on no key (CreateKey, ListKeys, ListAliases). */
@@ -306,7 +316,7 @@ export class KeyManagementService {
       identityPolicies: this.identityPolicies(caller),
       action,
       key,
-      keyPolicy: parsePolicy(key.policy ?? defaultKeyPolicy(this.p)),
+      keyPolicy: this.keyPolicy(key),
       conditions: conditionKeys(caller, request),
       grants: caller && request ? await (grants ?? this.grants.forGrantee(caller.principal, key.keyId)) : [],
       ...(request ? { grantRequest: request } : {}),
@@ -427,8 +437,7 @@ export class KeyManagementService {
       const context = this.context(call.span, input.EncryptionContext);
       const keyId = blobKeyId(ciphertext);
       // The blob names its key: read the key and the caller's grants for it at once.
-      const grants = caller ? this.grants.forGrantee(caller.principal, keyId) : undefined;
-      grants?.catch(() => undefined);
+      const grants = this.grantsFor(caller, keyId);
       const key = await this.keys.getKey(keyId);
       if (!key) throw new AwsError("InvalidCiphertextException", "The ciphertext refers to a key that does not exist.");
       if (input.KeyId !== undefined && input.KeyId !== "" && (await this.resolveKey(input.KeyId)).keyId !== key.keyId) {
@@ -563,7 +572,7 @@ export class KeyManagementService {
       const asRetiree = caller && grant.retiringPrincipal === caller.principal;
       if (!asRetiree) {
         const decision = key
-          ? authorize(this.p, { caller, identityPolicies: this.identityPolicies(caller), action: "RetireGrant", key, keyPolicy: parsePolicy(key.policy ?? defaultKeyPolicy(this.p)), grants: [grant], grantRequest: { operation: "RetireGrant" } })
+          ? authorize(this.p, { caller, identityPolicies: this.identityPolicies(caller), action: "RetireGrant", key, keyPolicy: this.keyPolicy(key), grants: [grant], grantRequest: { operation: "RetireGrant" } })
           : undefined;
         if (!decision?.allowed) throw accessDenied(caller, "RetireGrant", grant.keyArn, "the caller is neither the grant's retiring principal nor a grantee allowed to retire it");
       }

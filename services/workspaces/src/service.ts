@@ -58,10 +58,11 @@ export class WorkspacesService {
     return { principal: serviceSessionArn(this.p, WORKSPACES_ROLE, workspaceId), viaService: viaService(this.p, "workspaces") };
   }
 
-  private async setState(span: Span, w: WorkspaceRecord, to: WorkspaceState, error?: AwsError): Promise<void> {
+  /** Every state change: a span event, a log line, the time of the change, one write. */
+  private async setState(span: Span | undefined, w: WorkspaceRecord, to: WorkspaceState, error?: AwsError): Promise<void> {
     // Work overtaken by a terminate ends quietly: the terminate's own work follows and cleans up.
     if (w.state === "TERMINATING" && to !== "TERMINATED") return;
-    span.addEvent("workspace.state", { from: w.state, to, ...(error ? { "error.code": error.code } : {}) });
+    span?.addEvent("workspace.state", { from: w.state, to, "aws.workspaces.workspace_id": w.workspaceId, ...(error ? { "error.code": error.code } : {}) });
     this.log.info({ workspaceId: w.workspaceId, from: w.state, to, ...(error ? { errorCode: error.code } : {}) }, "workspace state");
     w.state = to;
     w.stateChangedAt = Date.now() / 1000;
@@ -239,10 +240,7 @@ export class WorkspacesService {
         failed.push({ WorkspaceId: id, ...refusal! });
         continue;
       }
-      trace.getActiveSpan()?.addEvent("workspace.state", { from: w.state, to: IN_PROGRESS[op], "aws.workspaces.workspace_id": id });
-      w.state = IN_PROGRESS[op];
-      w.stateChangedAt = Date.now() / 1000;
-      await this.store.put(w);
+      await this.setState(trace.getActiveSpan(), w, IN_PROGRESS[op]);
       this.background(`workspaces.${op}`, context.active(), w, (span) => this.runChange(op, span, w));
     }
     return { FailedRequests: failed };
@@ -302,10 +300,7 @@ export class WorkspacesService {
         failed.push({ WorkspaceId: id, ...refusal });
         continue;
       }
-      const span = trace.getActiveSpan();
-      span?.addEvent("workspace.state", { from: w.state, to: "TERMINATING", "aws.workspaces.workspace_id": id });
-      w.state = "TERMINATING";
-      await this.store.put(w);
+      await this.setState(trace.getActiveSpan(), w, "TERMINATING");
       this.background("workspaces.Terminate", context.active(), w, async (s) => {
         await this.releaseResources(w);
         await this.setState(s, w, "TERMINATED");
