@@ -91,6 +91,14 @@ export class AwsError extends Error {
 }
 
 
+/**
+ * Whether a failed call may succeed if made again: a retryable AWS error, or a failure that
+ * is not an AWS answer at all (a dropped connection, Redis restarting).
+ */
+export function isRetryable(e: unknown): boolean {
+  return e instanceof AwsError ? e.retryable : true;
+}
+
 /** Anything thrown becomes an AwsError; an unexpected one is an internal failure. */
 export function asAwsError(e: unknown, internalName = "InternalFailure"): AwsError {
   if (e instanceof AwsError) return e;

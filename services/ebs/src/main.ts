@@ -15,5 +15,10 @@ runMain(log, async () => {
   const svc = new ElasticBlockStore(config.partition, config.availabilityZone, new VolumeStore(redis), kms, log);
   const grpcServer = await startGrpcServer({ host: config.grpcHost, port: config.grpcPort, tls: config.tls, services: [ebsGrpcService(svc, log)] });
   log.info({ grpcPort: grpcServer.port, kms: config.kmsAddress }, "ebs ready");
+  // In the background: the service answers meanwhile, and block I/O fetches a missing key itself.
+  void svc.restoreAttachedKeys().then(
+    (r) => log.info(r, "data keys of attached volumes restored"),
+    (e) => log.error({ err: String(e) }, "could not restore the data keys of attached volumes"),
+  );
   onShutdown(log, [() => grpcServer.shutdown(), () => svc.forgetAllKeys(), () => kms.close(), () => redis.quit()]);
 });

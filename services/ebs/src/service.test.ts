@@ -186,6 +186,42 @@ test("a client token makes CreateVolume idempotent", async () => {
   assert.equal(a.kmsKeyArn, KEY_ARN);
 });
 
+test("a retry completes a volume whose creation was cut short, under the same id and grant name", async () => {
+  const { ebs, store, calls } = setup();
+  const input = { size: 10, encrypted: true, kmsKeyId: KEY_ARN, clientToken: "cut-short", ...owner };
+  // What a crash leaves behind: the token claimed and the record "creating", nothing after.
+  await store.claimClientToken("cut-short", "vol-0123456789abcdef0");
+  await store.put({ volumeId: "vol-0123456789abcdef0", size: 10, availabilityZone: "us-west-2a", volumeType: "gp2", state: "creating", createTime: 1, encrypted: true, tags: [], workspaceId: WS });
+  const v = await ebs.createVolume(input, wsSession);
+  assert.equal(v.volumeId, "vol-0123456789abcdef0");
+  assert.equal(v.state, "available");
+  assert.ok(v.encryptedDataKey);
+  assert.equal(calls.find((c) => c.op === "CreateGrant")!.req.name, "ebs-vol-0123456789abcdef0", "the same grant name, so KMS answers with the same grant");
+  assert.equal((await store.get(v.volumeId))!.state, "available");
+});
+
+test("a token whose volume record was never written creates that volume", async () => {
+  const { ebs, store } = setup();
+  await store.claimClientToken("no-record", "vol-0fedcba9876543210");
+  const v = await ebs.createVolume({ size: 10, encrypted: true, kmsKeyId: KEY_ARN, clientToken: "no-record", ...owner }, wsSession);
+  assert.equal(v.volumeId, "vol-0fedcba9876543210");
+  assert.equal(v.state, "available");
+});
+
+test("after a restart the attached volumes get their data keys back, and only they", async () => {
+  const { ebs, store, kms, calls } = setup();
+  const attached = await ebs.createVolume({ size: 10, encrypted: true, kmsKeyId: KEY_ARN, ...owner }, wsSession);
+  const detached = await ebs.createVolume({ size: 10, encrypted: true, kmsKeyId: KEY_ARN, ...owner }, wsSession);
+  await ebs.attachVolume(attached.volumeId, WS, "/dev/sda1");
+  const restarted = new ElasticBlockStore(p, "us-west-2a", store, kms, log);
+  assert.equal(restarted.hasDataKey(attached.volumeId), false);
+  const before = calls.length;
+  assert.deepEqual(await restarted.restoreAttachedKeys(), { restored: 1, failed: 0 });
+  assert.deepEqual(calls.slice(before).map((c) => c.op), ["Decrypt"]);
+  assert.equal(restarted.hasDataKey(attached.volumeId), true);
+  assert.equal(restarted.hasDataKey(detached.volumeId), false);
+});
+
 test("an unencrypted volume stores blocks as given and never calls KMS", async () => {
   const { ebs, store, calls } = setup();
   const v = await ebs.createVolume({ size: 1, encrypted: false }, wsSession);

@@ -2,7 +2,7 @@
 // calls KMS and the store, asks the domain to decide, and records spans. The plaintext data
 // key of an attached volume lives only in this process's memory.
 import { trace, type Span, SpanStatusCode } from "@opentelemetry/api";
-import { AwsError, type Caller, EBS_ROLE, type KmsClient, type Logger, type Partition, serviceSessionArn, viaService } from "@envelope/shared";
+import { AwsError, type Caller, EBS_ROLE, isRetryable, type KmsClient, type Logger, type Partition, serviceSessionArn, viaService } from "@envelope/shared";
 import {
   type Attachment, type VolumeRecord, type VolumeState, VOLUME_TYPES, assertCanAttach, assertCanDelete, assertCanDetach,
   assertReadyForIo, newVolumeId, notFound, validateVolumeId, volumeEncryptionContext,
@@ -99,10 +99,18 @@ export class ElasticBlockStore {
       const owner = input.workspaceId ? { workspaceId: input.workspaceId, userSid: input.userSid ?? "", directoryId: input.directoryId ?? "" } : undefined;
       if (owner && (!owner.userSid || !owner.directoryId)) throw new AwsError("MissingParameter", "A WorkSpace's volume needs the user's SID and the directory id.");
 
-      const volumeId = newVolumeId();
+      let volumeId = newVolumeId();
       if (input.clientToken) {
         const existing = await this.volumes.claimClientToken(input.clientToken, volumeId);
-        if (existing) return this.load(span, existing);
+        if (existing) {
+          // A retry. A volume that became available is the answer; one whose creation was cut
+          // short (EBS restarted mid-way) is created again under the same id: every step is
+          // idempotent (KMS returns the same grant for the same name and parameters).
+          const found = await this.volumes.get(existing);
+          if (found && found.state !== "creating") return this.load(span, existing);
+          volumeId = existing;
+          span.setAttribute("envelope.resumed", true);
+        }
       }
       span.setAttribute("aws.ebs.volume_id", volumeId);
       if (owner) span.setAttribute("envelope.workspace_id", owner.workspaceId);
@@ -123,7 +131,10 @@ export class ElasticBlockStore {
         await this.setState(v, "available", { kmsKeyId: v.kmsKeyArn, grantId: v.grantId });
         return v;
       } catch (e) {
-        await this.discard(v, input.clientToken);
+        // A failure that may pass (KMS or Redis restarting) keeps the volume "creating" under its
+        // client token: the caller's retry resumes it with the same id and grant. Anything else
+        // is undone.
+        if (!(input.clientToken && isRetryable(e))) await this.discard(v, input.clientToken);
         throw e;
       }
     });
@@ -148,6 +159,8 @@ export class ElasticBlockStore {
     });
     Object.assign(v, { kmsKeyArn: keyArn, encryptionContext: context, grantId: grant.grantId, grantToken: grant.grantToken });
     span.setAttribute("aws.kms.grant_id", grant.grantId);
+    // Recorded at once, so a restart between here and "available" still knows which grant to retire.
+    await this.volumes.put(v);
     const dataKey = await this.kms.generateDataKeyWithoutPlaintext(session, {
       keyId: keyArn,
       keySpec: "AES_256",
@@ -306,6 +319,40 @@ export class ElasticBlockStore {
       const key = await this.dataKeyFor(span, v);
       return stored.map((b, i) => (b ? decryptBlock(key, v.volumeId, startBlock + i, b) : Buffer.alloc(0)));
     });
+  }
+
+  /** Whether the plaintext data key of a volume is in this process's memory (never the key itself). */
+  hasDataKey(volumeId: string): boolean {
+    return this.dataKeys.has(volumeId);
+  }
+
+  /**
+   * After a restart: the attached encrypted volumes get their data keys back from KMS, as a
+   * host re-attaching its volumes would, so no attached volume is left without its key.
+   * A volume whose key KMS refuses (disabled, pending deletion) stays without one and says why.
+   */
+  async restoreAttachedKeys(): Promise<{ restored: number; failed: number }> {
+    let restored = 0;
+    let failed = 0;
+    for (let offset = 0; ; offset += 500) {
+      const { ids } = await this.volumes.page(offset, 500);
+      if (ids.length === 0) break;
+      const attached = (await this.volumes.many(ids)).filter((v) => v.encrypted && v.attachment && !this.dataKeys.has(v.volumeId));
+      await Promise.all(
+        attached.map(async (v) => {
+          try {
+            const key = await this.decryptDataKey(v);
+            if (this.dataKeys.has(v.volumeId)) key.fill(0);
+            else this.dataKeys.set(v.volumeId, key);
+            restored++;
+          } catch (e) {
+            failed++;
+            this.log.warn({ volumeId: v.volumeId, errorCode: e instanceof AwsError ? e.code : "InternalFailure" }, "could not restore the data key of an attached volume");
+          }
+        }),
+      );
+    }
+    return { restored, failed };
   }
 
   /** On shutdown: zero every plaintext data key. */

@@ -14,6 +14,9 @@ const schema = z.object({
   // How long a TERMINATED WorkSpace still shows in DescribeWorkspaces, as AWS shows it briefly.
   TERMINATED_RETENTION_SECONDS: z.coerce.number().int().min(1).max(86400).default(60),
   CALL_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
+  // How long a workflow step retries failures that may pass (KMS, EBS or Redis restarting)
+  // before the WorkSpace goes to ERROR (or UNHEALTHY) with the reason.
+  WORKFLOW_RETRY_SECONDS: z.coerce.number().int().min(0).max(3600).default(120),
   IDENTITIES_FILE: identitiesFile,
 });
 
@@ -29,6 +32,7 @@ export interface WorkspacesConfig {
   partition: { account: string; region: string };
   terminatedRetentionSeconds: number;
   callTimeoutMs: number;
+  workflowRetryMs: number;
   identitiesFile: string;
 }
 
@@ -45,6 +49,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): WorkspacesConf
     partition: { account: c.AWS_ACCOUNT_ID, region: c.AWS_REGION },
     terminatedRetentionSeconds: c.TERMINATED_RETENTION_SECONDS,
     callTimeoutMs: c.CALL_TIMEOUT_MS,
+    workflowRetryMs: c.WORKFLOW_RETRY_SECONDS * 1000,
     identitiesFile: c.IDENTITIES_FILE,
   };
 }

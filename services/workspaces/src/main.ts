@@ -17,7 +17,12 @@ runMain(log, async () => {
   const redis = connectRedis(config.redisUrl, log, "workspaces");
   const kms = new KmsClient(config.kmsAddress, config.callTimeoutMs, config.tls);
   const ebs = new EbsClient(config.ebsAddress, config.callTimeoutMs, config.tls);
-  const svc = new WorkspacesService(config.partition, new WorkspaceStore(redis), kms, ebs, log, config.terminatedRetentionSeconds, identities);
+  const svc = new WorkspacesService(config.partition, new WorkspaceStore(redis), kms, ebs, log, config.terminatedRetentionSeconds, identities, {
+    retryForMs: config.workflowRetryMs,
+  });
+  // Before serving: workflows a previous run left under way carry on (in the background).
+  const resumed = await svc.resumeWorkflows();
+  if (resumed) log.info({ resumed }, "resumed workflows left under way");
   const grpcServer = await startGrpcServer({ host: config.grpcHost, port: config.grpcPort, tls: config.tls, services: [workspacesGrpcService(svc, log)] });
   const http = listenEdge(workspacesHttpEdge(svc, identities, log), config.httpPort);
   log.info({ grpcPort: grpcServer.port, httpPort: config.httpPort }, "workspaces ready");

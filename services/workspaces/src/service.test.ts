@@ -30,18 +30,35 @@ function memoryStore() {
     many: async (ids: string[]) => (await Promise.all(ids.map(get))).filter((w) => w !== undefined),
     all: async () => [...records.keys()].map((id) => JSON.parse(records.get(id)!) as WorkspaceRecord),
     put: async (w: WorkspaceRecord) => void records.set(w.workspaceId, JSON.stringify(w)),
-    putTerminated: async (w: WorkspaceRecord) => void records.set(w.workspaceId, JSON.stringify(w)),
-    delete: async (w: WorkspaceRecord) => void records.delete(w.workspaceId),
-    claimUser: async (w: WorkspaceRecord) => !users.has(userKey(w)) && !!users.set(userKey(w), w.workspaceId),
-    releaseUser: async (w: WorkspaceRecord) => void (users.get(userKey(w)) === w.workspaceId && users.delete(userKey(w))),
+    putTerminated: async (w: WorkspaceRecord) => {
+      records.set(w.workspaceId, JSON.stringify(w));
+      release(w);
+    },
+    delete: async (w: WorkspaceRecord) => {
+      records.delete(w.workspaceId);
+      release(w);
+    },
+    create: async (w: WorkspaceRecord) => {
+      if (users.has(userKey(w))) return false;
+      users.set(userKey(w), w.workspaceId);
+      records.set(w.workspaceId, JSON.stringify(w));
+      return true;
+    },
+    claimOf: async (directoryId: string, userName: string) => users.get(`${directoryId}:${userName.toLowerCase()}`),
+    withWorkflows: async () => [...records.values()].map((r) => JSON.parse(r) as WorkspaceRecord).filter((w) => w.workflow),
   };
+  function release(w: WorkspaceRecord) {
+    if (users.get(userKey(w)) === w.workspaceId) users.delete(userKey(w));
+  }
 }
 
 /** KMS and EBS that keep what exists (grants, volumes, attachments) and record who called. */
-function fakes(opts: { failUserVolume?: boolean } = {}) {
+function fakes(opts: { failUserVolume?: boolean; unavailableTimes?: number; hangUserVolume?: boolean } = {}) {
   const calls: { op: string; caller: Caller; req: Record<string, unknown> }[] = [];
   const grants = new Set<string>();
-  const volumes = new Map<string, { attachedTo?: string }>();
+  const volumes = new Map<string, { attachedTo?: string; workspaceId?: string }>();
+  const byToken = new Map<string, string>();
+  let unavailable = opts.unavailableTimes ?? 0;
   let release: () => void = () => {};
   let gate: Promise<void> | undefined;
   const record = (op: string, caller: Caller, req: object) => void calls.push({ op, caller, req: req as Record<string, unknown> });
@@ -59,13 +76,21 @@ function fakes(opts: { failUserVolume?: boolean } = {}) {
     },
   };
   const ebs = {
-    createVolume: async (caller: Caller, req: { clientToken: string }) => {
+    createVolume: async (caller: Caller, req: { clientToken: string; workspaceId: string }) => {
       record("CreateVolume", caller, req);
       await gate;
+      if (unavailable > 0 && unavailable--) throw new AwsError("ServiceUnavailable", "Service unavailable: connection refused");
       if (opts.failUserVolume && req.clientToken.endsWith("-user-0")) throw new AwsError("DisabledException", "The key is disabled.");
-      const volumeId = `vol-${String(volumes.size).padStart(17, "0")}`;
-      volumes.set(volumeId, {});
+      // A process that died mid-call: no answer, ever.
+      if (opts.hangUserVolume && req.clientToken.endsWith("-user-0")) return new Promise<never>(() => {});
+      const volumeId = byToken.get(req.clientToken) ?? `vol-${String(byToken.size).padStart(17, "0")}`;
+      byToken.set(req.clientToken, volumeId);
+      if (!volumes.has(volumeId)) volumes.set(volumeId, { workspaceId: req.workspaceId });
       return { volumeId };
+    },
+    describeVolumes: async (caller: Caller, req: { workspaceId: string }) => {
+      record("DescribeVolumes", caller, req);
+      return { volumes: [...volumes].filter(([, v]) => v.workspaceId === req.workspaceId).map(([volumeId]) => ({ volumeId })) };
     },
     attachVolume: async (caller: Caller, req: { volumeId: string; instanceId: string }) => {
       record("AttachVolume", caller, req);
@@ -94,11 +119,12 @@ function fakes(opts: { failUserVolume?: boolean } = {}) {
   };
 }
 
-function setup(f: ReturnType<typeof fakes>) {
-  const store = memoryStore();
-  const svc = new WorkspacesService(
-    p, store as unknown as WorkspaceStore, f.kms as unknown as KmsClient, f.ebs as unknown as EbsClient, createLogger("workspaces", "silent"), 60, identities,
-  );
+function setup(f: ReturnType<typeof fakes>, store = memoryStore()) {
+  const service = () =>
+    new WorkspacesService(
+      p, store as unknown as WorkspaceStore, f.kms as unknown as KmsClient, f.ebs as unknown as EbsClient, createLogger("workspaces", "silent"), 60, identities, { retryForMs: 5_000 },
+    );
+  const svc = service();
   /** Waits for the stored WorkSpace to reach a state. */
   const until = async (id: string, state: string) => {
     for (let i = 0; i < 200 && (await store.get(id))?.state !== state; i++) await new Promise((r) => setTimeout(r, 5));
@@ -106,7 +132,7 @@ function setup(f: ReturnType<typeof fakes>) {
     assert.equal(w?.state, state);
     return w!;
   };
-  return { svc, store, until };
+  return { svc, store, until, service };
 }
 
 test("CreateWorkspaces answers PENDING, then grants, creates and attaches both volumes as the WorkSpace's session", async () => {
@@ -173,4 +199,70 @@ test("TerminateWorkspaces: unknown ids fail; no caller is AccessDeniedException"
   const { svc } = setup(fakes());
   assert.equal((await svc.terminateWorkspaces(admin, ["ws-nothere01"])).FailedRequests[0]?.ErrorCode, "ResourceNotFoundException");
   await assert.rejects(svc.terminateWorkspaces(undefined, ["ws-nothere01"]), { name: "AccessDeniedException" });
+});
+
+test("a restarted service resumes a provisioning cut short, without a second grant or volume", async () => {
+  const f = fakes({ hangUserVolume: true });
+  const { svc, store, until, service } = setup(f);
+  const id = (await svc.createWorkspaces([alice], admin)).PendingRequests[0]!.workspaceId;
+  // The first service "dies" inside CreateUserVolume: the step is recorded as begun, not done.
+  for (let i = 0; i < 100 && (await store.get(id))?.workflow?.step !== "CreateUserVolume"; i++) await new Promise((r) => setTimeout(r, 5));
+  const cut = (await store.get(id))!;
+  assert.deepEqual([cut.state, cut.workflow?.step, cut.workflow?.phase, cut.workflow?.done], ["PENDING", "CreateUserVolume", "begin", ["CreateGrant", "CreateRootVolume"]]);
+
+  const fixed = fakes();
+  Object.assign(f.ebs, { createVolume: fixed.ebs.createVolume.bind(fixed.ebs) }); // the same EBS, answering again
+  assert.equal(await service().resumeWorkflows(), 1);
+  const w = await until(id, "AVAILABLE");
+  assert.equal(w.workflow, undefined, "the workflow is over");
+  assert.deepEqual(await store.withWorkflows(), []);
+  assert.equal(f.calls.filter((c) => c.op === "CreateGrant").length, 1, "the grant was made once, in the request");
+  assert.equal(f.calls.filter((c) => c.op === "CreateVolume" && String(c.req.clientToken).endsWith("-root-0")).length, 1, "the root volume, done before the crash, was not made again");
+  assert.equal(w.rootVolumeId, cut.rootVolumeId);
+  assert.ok(w.userVolumeId);
+});
+
+test("a request cut short before its grant was recorded is resumed with the administrator's permissions", async () => {
+  const f = fakes();
+  const { store, until, service } = setup(f);
+  const stored = { ...(await (async () => {
+    const probe = setup(fakes()).svc; // a WorkSpace record as the request would store it
+    return (await probe.createWorkspaces([alice], admin)).PendingRequests[0]!;
+  })()) };
+  const w: WorkspaceRecord = { ...stored, state: "PENDING", workflow: { operation: "Provision", step: "CreateGrant", phase: "begin", done: [], startedAt: 0, requestedBy: admin.principal } };
+  delete w.grantId;
+  delete w.keyArn;
+  delete w.rootVolumeId;
+  delete w.userVolumeId;
+  await store.create(w);
+  assert.equal(await service().resumeWorkflows(), 1);
+  const done = await until(w.workspaceId, "AVAILABLE");
+  const grant = f.calls.find((c) => c.op === "CreateGrant")!;
+  assert.equal(grant.caller.principal, admin.principal);
+  assert.equal(grant.req.name, `workspaces-${w.workspaceId}`, "the same name: KMS answers a retry with the same grant");
+  assert.equal(done.grantId, "g1");
+});
+
+test("failures that may pass (EBS restarting) are retried with backoff; the WorkSpace still ends AVAILABLE", async () => {
+  const f = fakes({ unavailableTimes: 2 });
+  const { svc, until } = setup(f);
+  const id = (await svc.createWorkspaces([alice], admin)).PendingRequests[0]!.workspaceId;
+  await until(id, "AVAILABLE");
+  assert.equal(f.calls.filter((c) => c.op === "CreateVolume").length, 4, "two refused, then root and user");
+  assert.equal(f.volumes.size, 2);
+});
+
+test("a terminate resumed after a restart finds volumes the record never named", async () => {
+  const f = fakes({ hangUserVolume: true });
+  const { svc, store, until, service } = setup(f);
+  const id = (await svc.createWorkspaces([alice], admin)).PendingRequests[0]!.workspaceId;
+  for (let i = 0; i < 100 && (await store.get(id))?.workflow?.step !== "CreateUserVolume"; i++) await new Promise((r) => setTimeout(r, 5));
+  // EBS made the user volume, but the answer never reached the WorkSpace's record.
+  await f.ebs.createVolume({ principal: "x" }, { clientToken: `${id}-user-x`, workspaceId: id });
+  const w = (await store.get(id))!;
+  await store.put({ ...w, state: "TERMINATING", workflow: { operation: "Terminate", step: "ReleaseVolumes", phase: "begin", done: [], startedAt: 0, requestedBy: admin.principal } });
+  assert.equal(await service().resumeWorkflows(), 1);
+  await until(id, "TERMINATED");
+  assert.equal(f.volumes.size, 0, "root and the unrecorded user volume are deleted");
+  assert.equal(f.grants.size, 0);
 });

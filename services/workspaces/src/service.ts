@@ -1,13 +1,16 @@
-// The WorkSpaces operations and the provisioning flow (seed steps 1, 2, 5 and 9).
+// The WorkSpaces operations and their workflows (seed steps 1, 2, 5 and 9).
 // CreateWorkspaces decides each request and creates the WorkSpaces grant before it answers
 // (a key the administrator may not grant fails the request at once); volumes are created and
-// attached after the answer, in the background, inside the request's trace.
-import { context, trace, type Context, type Span, SpanStatusCode } from "@opentelemetry/api";
-import { AwsError, type Caller, type IdentityStore, type Logger, type Partition, WORKSPACES_ROLE, serviceSessionArn, viaService } from "@envelope/shared";
+// attached after the answer, in the background, inside the request's trace. Every workflow
+// (provision, reboot, rebuild, start, stop, terminate) is durable: its steps are recorded in
+// Redis before and after they run, each step is idempotent, and a restarted service resumes
+// what was under way.
+import { ROOT_CONTEXT, context, propagation, trace, type Context, type Span, SpanStatusCode } from "@opentelemetry/api";
+import { AwsError, type Caller, type IdentityStore, type Logger, type Partition, WORKSPACES_ROLE, isRetryable, serviceSessionArn, viaService } from "@envelope/shared";
 import { authorizeWorkspaces } from "./domain/authorize.js";
 import {
-  type ChangeOperation, type Failure, type WorkspaceRecord, type WorkspaceRequest, type WorkspaceState, IN_PROGRESS, changeRefusal, checkRequest, isWorkspaceId,
-  newWorkspace, sidDirectoryId, terminateRefusal,
+  type ChangeOperation, type Failure, type WorkflowOperation, type WorkspaceRecord, type WorkspaceRequest, type WorkspaceState, IN_PROGRESS, WORKFLOW_OUTCOMES,
+  WORKFLOW_STEPS, changeRefusal, checkRequest, isWorkspaceId, newWorkflow, newWorkspace, sidDirectoryId, terminateRefusal,
 } from "./domain/workspaces.js";
 import { BUNDLES } from "./domain/directory.js";
 import type { WorkspaceStore } from "./store/workspaces.js";
@@ -17,6 +20,14 @@ import type { EbsClient } from "./clients/ebs.js";
 const tracer = trace.getTracer("envelope-workspaces");
 /** What the WorkSpaces grant lets the service do with the CMK, for this user only. */
 const WORKSPACES_GRANT_OPERATIONS = ["Decrypt", "GenerateDataKeyWithoutPlaintext", "CreateGrant", "RetireGrant", "DescribeKey"];
+
+/** A terminate took over the WorkSpace whose workflow was running: that workflow stops quietly. */
+class Overtaken extends Error {}
+
+export interface WorkflowOptions {
+  /** How long a workflow step keeps retrying failures that may pass (a service or Redis restarting). */
+  retryForMs?: number;
+}
 
 export interface DescribeFilter {
   workspaceIds?: string[];
@@ -31,10 +42,11 @@ export class WorkspacesService {
   /**
    * Background work per WorkSpace, chained, with the record it works on: a terminate that
    * arrives while provisioning (or a reboot, rebuild, ...) is under way changes that same record,
-   * so the running work stores TERMINATING rather than its own state, and the terminate waits
-   * for it and then releases every volume it made. Shutdown waits for all of it.
+   * so the running workflow sees it was overtaken and stops, and the terminate follows it and
+   * releases every volume it made. Shutdown waits for all of it.
    */
   private readonly live = new Map<string, { w: WorkspaceRecord; done: Promise<void> }>();
+  private readonly retryForMs: number;
 
   constructor(
     private readonly p: Partition,
@@ -44,7 +56,10 @@ export class WorkspacesService {
     private readonly log: Logger,
     private readonly terminatedRetentionSeconds: number,
     private readonly identities: IdentityStore,
-  ) {}
+    options: WorkflowOptions = {},
+  ) {
+    this.retryForMs = options.retryForMs ?? 60_000;
+  }
 
   /** The caller's IAM policies must allow workspaces:<operation>. */
   private authorize(caller: Caller | undefined, operation: string): Caller {
@@ -58,23 +73,32 @@ export class WorkspacesService {
     return { principal: serviceSessionArn(this.p, WORKSPACES_ROLE, workspaceId), viaService: viaService(this.p, "workspaces") };
   }
 
-  /** Every state change: a span event, a log line, the time of the change, one write. */
-  private async setState(span: Span | undefined, w: WorkspaceRecord, to: WorkspaceState, error?: AwsError): Promise<void> {
-    // Work overtaken by a terminate ends quietly: the terminate's own work follows and cleans up.
-    if (w.state === "TERMINATING" && to !== "TERMINATED") return;
+  /**
+   * Every state change: a span event, a log line, the time of the change, one write (with the
+   * workflow it starts, or without the one it ends).
+   */
+  private async setState(span: Span | undefined, w: WorkspaceRecord, to: WorkspaceState, change: { error?: AwsError; workflow?: WorkspaceRecord["workflow"] | null } = {}): Promise<void> {
+    const { error } = change;
     span?.addEvent("workspace.state", { from: w.state, to, "aws.workspaces.workspace_id": w.workspaceId, ...(error ? { "error.code": error.code } : {}) });
     this.log.info({ workspaceId: w.workspaceId, from: w.state, to, ...(error ? { errorCode: error.code } : {}) }, "workspace state");
     w.state = to;
     w.stateChangedAt = Date.now() / 1000;
+    if (change.workflow) w.workflow = change.workflow;
+    else if (change.workflow === null) delete w.workflow;
     if (error) Object.assign(w, { errorCode: error.code, errorMessage: error.message });
     else if (to === "AVAILABLE" || to === "STOPPED") {
       delete w.errorCode;
       delete w.errorMessage;
     }
-    if (to === "TERMINATED") {
-      await this.store.putTerminated(w, this.terminatedRetentionSeconds);
-      await this.store.releaseUser(w);
-    } else await this.store.put(w);
+    if (to === "TERMINATED") await this.store.putTerminated(w, this.terminatedRetentionSeconds);
+    else await this.store.put(w);
+  }
+
+  /** The request's trace context, stored with a workflow so resumed work joins the same trace. */
+  private traceparent(): string | undefined {
+    const carrier: Record<string, string> = {};
+    propagation.inject(context.active(), carrier);
+    return carrier.traceparent;
   }
 
   /**
@@ -95,6 +119,7 @@ export class WorkspacesService {
         try {
           await work(span);
         } catch (e) {
+          if (e instanceof Overtaken) return;
           span.setStatus({ code: SpanStatusCode.ERROR, message: e instanceof AwsError ? e.code : String(e) });
           this.log.error({ workspaceId: w.workspaceId, err: e instanceof Error ? e.message : String(e) }, `${name} failed`);
         } finally {
@@ -132,32 +157,41 @@ export class WorkspacesService {
     return { FailedRequests: failed, PendingRequests: pending };
   }
 
+  /**
+   * One WorkSpace: stored with its provisioning workflow (step CreateGrant begun) before any
+   * grant exists, so a crash at any point leaves something a restart resumes. Safe to retry:
+   * a second request for the same user never makes a second WorkSpace, grant or volume; it
+   * names the WorkSpace the user has.
+   */
   private async createOne(span: Span, request: WorkspaceRequest, caller: Caller): Promise<WorkspaceRecord | Failure> {
     const checked = checkRequest(request);
     if ("ErrorCode" in checked) return checked;
     const w = newWorkspace(request, checked.user, checked.bundle);
     span.setAttributes({ "aws.workspaces.workspace_id": w.workspaceId, "aws.workspaces.directory_id": w.directoryId, "aws.workspaces.user_name": w.userName });
-    if (!(await this.store.claimUser(w))) {
-      return { ErrorCode: "ResourceAlreadyExistsException", ErrorMessage: `The user ${w.userName} already has a WorkSpace in the directory ${w.directoryId}.` };
+    const workflow = (w.workflow = newWorkflow("Provision", caller.principal, this.traceparent()));
+    if (!(await this.store.create(w))) {
+      const existing = await this.store.claimOf(w.directoryId, w.userName);
+      return { ErrorCode: "ResourceAlreadyExistsException", ErrorMessage: `The user ${w.userName} already has a WorkSpace in the directory ${w.directoryId}${existing ? `: ${existing}` : ""}.` };
     }
     try {
       if (w.volumeEncryptionKey) await this.createGrant(span, w, caller);
     } catch (e) {
-      await this.store.releaseUser(w);
+      await this.store.delete(w);
       const err = e instanceof AwsError ? e : new AwsError("InternalFailure", "The WorkSpace could not be created.");
       span.setAttribute("aws.workspaces.error_code", err.code);
       return { ErrorCode: err.code, ErrorMessage: err.message };
     }
+    Object.assign(workflow, { phase: "end", done: ["CreateGrant"] });
     span.addEvent("workspace.state", { from: "", to: "PENDING" });
     await this.store.put(w);
-    this.background("workspaces.Provision", context.active(), w, (s) => this.provision(s, w));
+    this.background("workspaces.Provision", context.active(), w, (s) => this.runWorkflow(s, w, "Provision"));
     return w;
   }
 
   /**
    * Seed step 1: the grant that lets WorkSpaces use the CMK only for this user and directory.
    * It is created with the administrator's own permissions, through WorkSpaces: a principal
-   * can only grant what it has.
+   * can only grant what it has. Its name is the WorkSpace's, so a retry gets the same grant.
    */
   private async createGrant(span: Span, w: WorkspaceRecord, admin: Caller): Promise<void> {
     const asAdmin: Caller = { principal: admin.principal, viaService: viaService(this.p, "workspaces") };
@@ -203,26 +237,135 @@ export class WorkspacesService {
   private async detachAll(w: WorkspaceRecord): Promise<void> {
     const session = this.session(w.workspaceId);
     for (const volumeId of [w.rootVolumeId, w.userVolumeId]) {
-      if (volumeId) await this.ebs.detachVolume(session, { volumeId, instanceId: w.workspaceId }).catch(ignore("IncorrectState"));
+      if (volumeId) await this.ebs.detachVolume(session, { volumeId, instanceId: w.workspaceId }).catch(ignore("IncorrectState", "InvalidVolume.NotFound"));
     }
   }
 
-  /** Seed steps 2 and 5: EBS creates the encrypted volumes and attaches them. */
-  private async provision(span: Span, w: WorkspaceRecord): Promise<void> {
-    try {
-      w.rootVolumeId = await this.createVolume(w, "root");
-      await this.store.put(w);
-      w.userVolumeId = await this.createVolume(w, "user");
-      await this.store.put(w);
-      span.setAttributes({ "aws.ebs.root_volume_id": w.rootVolumeId, "aws.ebs.user_volume_id": w.userVolumeId });
-      await this.attachAll(w);
-      await this.setState(span, w, "AVAILABLE");
-    } catch (e) {
-      const err = e instanceof AwsError ? e : new AwsError("InternalFailure", "Provisioning failed.");
-      // Nothing is left behind: the volumes and the grant go, the WorkSpace says why.
-      await this.releaseResources(w);
-      await this.setState(span, w, "ERROR", err);
+  /**
+   * Detaches and deletes every volume of the WorkSpace (EBS retires its grants): those it
+   * records and any EBS holds for it, such as one whose creation a restart cut short.
+   */
+  private async releaseVolumes(w: WorkspaceRecord): Promise<void> {
+    const session = this.session(w.workspaceId);
+    const held = (await this.ebs.describeVolumes(session, { volumeIds: [], workspaceId: w.workspaceId, maxResults: 0, nextToken: "" })).volumes.map((v) => v.volumeId);
+    for (const volumeId of new Set([w.rootVolumeId, w.userVolumeId, ...held].filter((id): id is string => !!id))) {
+      await this.ebs.detachVolume(session, { volumeId, instanceId: w.workspaceId }).catch(ignore("IncorrectState", "InvalidVolume.NotFound"));
+      await this.ebs.deleteVolume(session, volumeId).catch(ignore("InvalidVolume.NotFound"));
     }
+    delete w.rootVolumeId;
+    delete w.userVolumeId;
+  }
+
+  /** Seed step 9: the WorkSpace's session retires the WorkSpaces grant (its retiring principal). */
+  private async retireGrant(w: WorkspaceRecord): Promise<void> {
+    if (w.grantId && w.keyArn) await this.kms.retireGrant(this.session(w.workspaceId), { keyId: w.keyArn, grantId: w.grantId }).catch(ignore("NotFoundException"));
+    delete w.grantToken;
+  }
+
+  /** What each workflow step does. Every one is idempotent: running it again is harmless. */
+  private runStep(span: Span, w: WorkspaceRecord, name: string): Promise<void> {
+    switch (name) {
+      case "CreateGrant":
+        // Done in the request; here only when a restart cut the request short.
+        return w.volumeEncryptionKey && !w.grantId ? this.createGrant(span, w, { principal: w.workflow!.requestedBy }) : Promise.resolve();
+      case "CreateRootVolume":
+        return this.createVolume(w, "root").then((id) => void (w.rootVolumeId = id));
+      case "CreateUserVolume":
+        return this.createVolume(w, "user").then((id) => void (w.userVolumeId = id));
+      case "AttachVolumes":
+        span.setAttributes({ "aws.ebs.root_volume_id": w.rootVolumeId ?? "", "aws.ebs.user_volume_id": w.userVolumeId ?? "" });
+        return this.attachAll(w);
+      case "DetachVolumes":
+        return this.detachAll(w);
+      case "DeleteRootVolume":
+        // Rebuild: the root volume is recreated from the bundle (new volume, new grant, new data
+        // key); the user volume and its data stay.
+        return (async () => {
+          const old = w.rootVolumeId;
+          if (old) await this.ebs.deleteVolume(this.session(w.workspaceId), old).catch(ignore("InvalidVolume.NotFound"));
+          span.setAttribute("aws.ebs.replaced_root_volume_id", old ?? "");
+          w.rootGeneration = (w.rootGeneration ?? 0) + 1;
+          delete w.rootVolumeId;
+        })();
+      case "ReleaseVolumes":
+        return this.releaseVolumes(w);
+      case "RetireGrant":
+        return this.retireGrant(w);
+      default:
+        throw new Error(`unknown workflow step ${name}`);
+    }
+  }
+
+  /**
+   * Runs a workflow's steps not yet done, each recorded before and after it runs, then ends it
+   * in its outcome state. A step that fails in a way that may pass is retried with backoff; a
+   * step that can't succeed ends the workflow in its failure state, with the reason (and a
+   * failed provisioning leaves no volume and no grant behind).
+   */
+  private async runWorkflow(span: Span, w: WorkspaceRecord, operation: WorkflowOperation): Promise<void> {
+    const [succeeded, failedState] = WORKFLOW_OUTCOMES[operation];
+    const workflow = w.workflow;
+    span.setAttribute("envelope.workflow.operation", operation);
+    try {
+      for (const name of WORKFLOW_STEPS[operation]) {
+        if (w.workflow !== workflow || workflow?.operation !== operation) throw new Overtaken();
+        if (workflow.done.includes(name)) continue;
+        Object.assign(workflow, { step: name, phase: "begin" });
+        await this.persistently(w, () => this.store.put(w));
+        await this.persistently(w, () => this.runStep(span, w, name));
+        if (w.workflow !== workflow) throw new Overtaken();
+        Object.assign(workflow, { phase: "end", done: [...workflow.done, name] });
+        await this.persistently(w, () => this.store.put(w));
+      }
+      await this.persistently(w, () => this.setState(span, w, succeeded, { workflow: null }));
+    } catch (e) {
+      if (e instanceof Overtaken || w.workflow !== workflow) return;
+      const err = e instanceof AwsError ? e : new AwsError("InternalFailure", `${operation} failed: ${e instanceof Error ? e.message : String(e)}`);
+      if (operation === "Provision") {
+        // Nothing is left behind: the volumes and the grant go, the WorkSpace says why.
+        await this.persistently(w, async () => {
+          await this.releaseVolumes(w);
+          await this.retireGrant(w);
+        }).catch((c) => this.log.error({ workspaceId: w.workspaceId, err: String(c) }, "could not release a failed WorkSpace's resources"));
+        if (w.workflow !== workflow) return;
+      }
+      await this.persistently(w, () => this.setState(span, w, failedState, { error: err, workflow: null }));
+    }
+  }
+
+  /**
+   * Runs fn, retrying failures that may pass (a service or Redis restarting) with backoff for
+   * up to retryForMs; an AWS error that won't pass (access denied, key disabled) fails at once.
+   */
+  private async persistently<T>(w: WorkspaceRecord, fn: () => Promise<T>): Promise<T> {
+    const until = Date.now() + this.retryForMs;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await fn();
+      } catch (e) {
+        if (!isRetryable(e) || Date.now() >= until) throw e;
+        this.log.warn({ workspaceId: w.workspaceId, step: w.workflow?.step, err: e instanceof Error ? e.message : String(e), attempt }, "retrying a workflow step");
+        await new Promise((r) => setTimeout(r, Math.min(5_000, 200 * 2 ** attempt) * (0.5 + Math.random())));
+      }
+    }
+  }
+
+  /** After a restart: every workflow that was under way runs its remaining steps, in the trace it began in. */
+  async resumeWorkflows(): Promise<number> {
+    let resumed = 0;
+    for (const w of await this.store.withWorkflows()) {
+      const workflow = w.workflow;
+      if (!workflow || this.live.has(w.workspaceId)) continue;
+      workflow.resumed = (workflow.resumed ?? 0) + 1;
+      const parent = workflow.traceparent ? propagation.extract(ROOT_CONTEXT, { traceparent: workflow.traceparent }) : ROOT_CONTEXT;
+      this.log.info({ workspaceId: w.workspaceId, operation: workflow.operation, step: workflow.step, phase: workflow.phase }, "resuming workflow");
+      this.background(`workspaces.${workflow.operation}`, parent, w, (span) => {
+        span.setAttributes({ "envelope.workflow.resumed": workflow.resumed!, "envelope.workflow.step": workflow.step });
+        return this.runWorkflow(span, w, workflow.operation);
+      });
+      resumed++;
+    }
+    return resumed;
   }
 
   /**
@@ -230,7 +373,7 @@ export class WorkspacesService {
    * at once and finishes in the background, in the request's trace.
    */
   async changeWorkspaces(op: ChangeOperation, caller: Caller | undefined, ids: string[]) {
-    this.authorize(caller, `${op}Workspaces`);
+    const who = this.authorize(caller, `${op}Workspaces`);
     if (op === "Rebuild" && ids.length !== 1) throw new AwsError("InvalidParameterValuesException", "RebuildWorkspaces takes exactly one WorkSpace.");
     const failed: { WorkspaceId: string; ErrorCode: string; ErrorMessage: string }[] = [];
     for (const id of ids) {
@@ -240,54 +383,14 @@ export class WorkspacesService {
         failed.push({ WorkspaceId: id, ...refusal! });
         continue;
       }
-      await this.setState(trace.getActiveSpan(), w, IN_PROGRESS[op]);
-      this.background(`workspaces.${op}`, context.active(), w, (span) => this.runChange(op, span, w));
+      await this.setState(trace.getActiveSpan(), w, IN_PROGRESS[op], { workflow: newWorkflow(op, who.principal, this.traceparent()) });
+      this.background(`workspaces.${op}`, context.active(), w, (span) => this.runWorkflow(span, w, op));
     }
     return { FailedRequests: failed };
   }
 
-  private async runChange(op: ChangeOperation, span: Span, w: WorkspaceRecord): Promise<void> {
-    try {
-      await this.detachAll(w);
-      if (op === "Stop") return await this.setState(span, w, "STOPPED");
-      if (op === "Rebuild") {
-        // The root volume is recreated from the bundle (new volume, new grant, new data key);
-        // the user volume and its data stay.
-        const old = w.rootVolumeId;
-        if (old) await this.ebs.deleteVolume(this.session(w.workspaceId), old).catch(ignore("InvalidVolume.NotFound"));
-        w.rootGeneration = (w.rootGeneration ?? 0) + 1;
-        delete w.rootVolumeId;
-        w.rootVolumeId = await this.createVolume(w, "root");
-        await this.store.put(w);
-        span.setAttributes({ "aws.ebs.replaced_root_volume_id": old ?? "", "aws.ebs.root_volume_id": w.rootVolumeId });
-      }
-      await this.attachAll(w);
-      await this.setState(span, w, "AVAILABLE");
-    } catch (e) {
-      // Most often the key: disabled or pending deletion, so EBS can't decrypt the data key.
-      const err = e instanceof AwsError ? e : new AwsError("InternalFailure", `${op} failed.`);
-      await this.setState(span, w, "UNHEALTHY", err);
-    }
-  }
-
-  /** Detaches and deletes the volumes (EBS retires its grants), then retires the WorkSpaces grant. */
-  private async releaseResources(w: WorkspaceRecord): Promise<void> {
-    const session = this.session(w.workspaceId);
-    for (const volumeId of [w.rootVolumeId, w.userVolumeId]) {
-      if (!volumeId) continue;
-      await this.ebs.detachVolume(session, { volumeId, instanceId: w.workspaceId }).catch(ignore("IncorrectState", "InvalidVolume.NotFound"));
-      await this.ebs.deleteVolume(session, volumeId).catch(ignore("InvalidVolume.NotFound"));
-    }
-    delete w.rootVolumeId;
-    delete w.userVolumeId;
-    if (w.grantId && w.keyArn) {
-      await this.kms.retireGrant(session, { keyId: w.keyArn, grantId: w.grantId }).catch(ignore("NotFoundException"));
-      delete w.grantToken;
-    }
-  }
-
   async terminateWorkspaces(caller: Caller | undefined, ids: string[]) {
-    this.authorize(caller, "TerminateWorkspaces");
+    const who = this.authorize(caller, "TerminateWorkspaces");
     const failed: { WorkspaceId: string; ErrorCode: string; ErrorMessage: string }[] = [];
     for (const id of ids) {
       const w = await this.find(id);
@@ -300,11 +403,9 @@ export class WorkspacesService {
         failed.push({ WorkspaceId: id, ...refusal });
         continue;
       }
-      await this.setState(trace.getActiveSpan(), w, "TERMINATING");
-      this.background("workspaces.Terminate", context.active(), w, async (s) => {
-        await this.releaseResources(w);
-        await this.setState(s, w, "TERMINATED");
-      });
+      // Takes over from any workflow under way: that one stops at its next step.
+      await this.setState(trace.getActiveSpan(), w, "TERMINATING", { workflow: newWorkflow("Terminate", who.principal, this.traceparent()) });
+      this.background("workspaces.Terminate", context.active(), w, (s) => this.runWorkflow(s, w, "Terminate"));
     }
     return { FailedRequests: failed };
   }

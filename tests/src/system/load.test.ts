@@ -5,9 +5,8 @@ import assert from "node:assert/strict";
 import { CreateWorkspacesCommand, DescribeWorkspacesCommand, TerminateWorkspacesCommand } from "@aws-sdk/client-workspaces";
 import { DescribeKeyCommand, ListGrantsCommand, RevokeGrantCommand, type GrantListEntry } from "@aws-sdk/client-kms";
 import { dockerSkipReason, eventually, startStack, type Stack } from "../support/stack.js";
-import { loadWorkspaces } from "@envelope/proto";
-import { DIRECTORY, callUnary, credentialsFor, ebsGrpc, kmsClient, optionsFor, workspacesClient } from "../support/clients.js";
-import { checkInvariants } from "../tools/invariants.js";
+import { DIRECTORY, callUnary, ebsGrpc, kmsClient, workspacesClient } from "../support/clients.js";
+import { checkRunningStack } from "../tools/invariants.js";
 
 const skip = dockerSkipReason();
 const COUNT = 200;
@@ -37,11 +36,6 @@ describe("load: 200 concurrent CreateWorkspaces", { skip, timeout: 20 * 60_000 }
     } while (marker);
     return out;
   }
-  const invariants = () => {
-    const Ws = loadWorkspaces().envelope.workspaces.v1.Workspaces;
-    const workspaces = new Ws("127.0.0.1:50053", credentialsFor("client"), optionsFor("127.0.0.1:50053"));
-    return checkInvariants({ kms: admin, ebs, workspaces, caller: { principal: "arn:aws:iam::111122223333:user/admin" } }).finally(() => workspaces.close());
-  };
   const volumeCount = async () => {
     let n = 0;
     let nextToken = "";
@@ -85,10 +79,10 @@ describe("load: 200 concurrent CreateWorkspaces", { skip, timeout: 20 * 60_000 }
     assert.equal(grants.length, 3 * COUNT, "and nothing else");
     assert.deepEqual(new Set(wsGrants.map((g) => g.GranteePrincipal!.split("/").pop())), new Set(ids), "each WorkSpace has its own");
     assert.equal(await volumeCount(), 2 * COUNT);
-    assert.deepEqual(await invariants(), [], "the invariant check finds nothing");
+    assert.deepEqual(await checkRunningStack(), [], "the invariant check finds nothing");
     // ... and does find a grant that went missing behind the services' backs.
     await admin.send(new RevokeGrantCommand({ KeyId: keyId, GrantId: ebsGrants[0]!.GrantId! }));
-    const found = await invariants();
+    const found = await checkRunningStack();
     assert.equal(found.length, 1);
     assert.equal(found[0]!.kind, "workspace-grant-missing");
     assert.match(found[0]!.detail, new RegExp(ebsGrants[0]!.GrantId!));
@@ -100,6 +94,6 @@ describe("load: 200 concurrent CreateWorkspaces", { skip, timeout: 20 * 60_000 }
     await eventually("all TERMINATED", async () => ((await states()).every((w) => w.State === "TERMINATED") ? true : undefined), 5 * 60_000, 1000);
     assert.equal((await allGrants(keyId)).length, 0, "zero grants (the revoked one's retire found it gone)");
     assert.equal(await volumeCount(), 0, "zero volumes");
-    assert.deepEqual(await invariants(), [], "and nothing after terminate");
+    assert.deepEqual(await checkRunningStack(), [], "and nothing after terminate");
   });
 });

@@ -1,14 +1,23 @@
 // Checks the stored state's invariants through the public APIs, as an operator would after a
 // crash: every grant belongs to a live WorkSpace (and an EBS grant to a live volume), every
 // WorkSpace volume to a live WorkSpace, every AVAILABLE encrypted WorkSpace has its grants
-// and attached volumes.
+// and attached volumes, EBS holds the data key of every attached encrypted volume, and every
+// WorkSpace in ERROR or UNHEALTHY says why.
 import type { KMSClient, GrantListEntry } from "@aws-sdk/client-kms";
 import { ListGrantsCommand, ListKeysCommand } from "@aws-sdk/client-kms";
-import type { ebs, workspaces } from "@envelope/proto";
+import { loadWorkspaces, type ebs, type workspaces } from "@envelope/proto";
 import { type Caller, callUnary } from "@envelope/shared";
+import { credentialsFor, ebsGrpc, kmsClient, optionsFor } from "../support/clients.js";
 
 export interface Violation {
-  kind: "orphaned-grant" | "volume-without-workspace" | "workspace-grant-missing" | "workspace-volume-missing" | "volume-not-attached";
+  kind:
+    | "orphaned-grant"
+    | "volume-without-workspace"
+    | "workspace-grant-missing"
+    | "workspace-volume-missing"
+    | "volume-not-attached"
+    | "attached-volume-without-data-key"
+    | "failed-without-reason";
   detail: string;
 }
 
@@ -76,7 +85,11 @@ export async function checkInvariants(clients: {
   for (const v of volumes) {
     if (v.workspaceId && !live.has(v.workspaceId)) violations.push({ kind: "volume-without-workspace", detail: `${v.volumeId} of ${v.workspaceId}` });
   }
+  for (const v of volumes) {
+    if (v.state === "in-use" && v.encrypted && !v.dataKeyInMemory) violations.push({ kind: "attached-volume-without-data-key", detail: `${v.volumeId} of ${v.workspaceId || "no WorkSpace"}` });
+  }
   for (const w of live.values()) {
+    if ((w.state === "ERROR" || w.state === "UNHEALTHY") && !w.errorCode) violations.push({ kind: "failed-without-reason", detail: `${w.workspaceId} is ${w.state}` });
     if (w.state !== "AVAILABLE") continue;
     if (w.grantId && !grantIds.has(w.grantId)) violations.push({ kind: "workspace-grant-missing", detail: `${w.workspaceId}: grant ${w.grantId}` });
     for (const id of [w.rootVolumeId, w.userVolumeId]) {
@@ -87,4 +100,17 @@ export async function checkInvariants(clients: {
     }
   }
   return violations;
+}
+
+/** The check against a running stack (default: the compose demo on this machine), as the demo admin. */
+export async function checkRunningStack(host = process.env.ENVELOPE_HOST ?? "127.0.0.1"): Promise<Violation[]> {
+  const Ws = loadWorkspaces().envelope.workspaces.v1.Workspaces;
+  const workspaces = new Ws(`${host}:50053`, credentialsFor("client"), optionsFor(`${host}:50053`));
+  const ebs = ebsGrpc("client", `${host}:50052`);
+  try {
+    return await checkInvariants({ kms: kmsClient("admin"), ebs, workspaces, caller: { principal: "arn:aws:iam::111122223333:user/admin" } });
+  } finally {
+    workspaces.close();
+    ebs.close();
+  }
 }

@@ -72,7 +72,8 @@ export function assertCanDetach(v: VolumeRecord, instanceId?: string): Attachmen
 /** A volume left `deleting` (EBS stopped mid-delete) may be deleted again, which finishes the job. */
 export function assertCanDelete(v: VolumeRecord): void {
   if (v.attachment || v.state === "in-use") throw new AwsError("VolumeInUse", `Volume ${v.volumeId} is currently attached to ${v.attachment?.instanceId ?? "an instance"}`);
-  if (v.state !== "available" && v.state !== "deleting") throw new AwsError("IncorrectState", `The volume '${v.volumeId}' is '${v.state}' and cannot be deleted.`);
+  // "creating" too: a creation cut short by a restart that its caller gave up on.
+  if (v.state !== "available" && v.state !== "deleting" && v.state !== "creating") throw new AwsError("IncorrectState", `The volume '${v.volumeId}' is '${v.state}' and cannot be deleted.`);
 }
 
 export function assertReadyForIo(v: VolumeRecord): void {

@@ -4,7 +4,7 @@ import { loadEbs, type ebs } from "@envelope/proto";
 import type { VolumeRecord } from "../domain/volumes.js";
 import type { AttachResult, ElasticBlockStore } from "../service.js";
 
-function toVolume(v: VolumeRecord): ebs.Volume {
+function toVolume(v: VolumeRecord, dataKeyInMemory: boolean): ebs.Volume {
   return {
     volumeId: v.volumeId,
     size: v.size,
@@ -20,6 +20,7 @@ function toVolume(v: VolumeRecord): ebs.Volume {
     encryptedDataKey: v.encryptedDataKey ? Buffer.from(v.encryptedDataKey, "base64") : Buffer.alloc(0),
     encryptionContext: v.encryptionContext ?? {},
     grantId: v.grantId ?? "",
+    dataKeyInMemory,
   };
 }
 
@@ -28,10 +29,11 @@ function toAttachment(a: AttachResult): ebs.VolumeAttachment {
 }
 
 export function ebsGrpcService(svc: ElasticBlockStore, log: Logger): ServiceRegistration {
+  const describe = (v: VolumeRecord) => toVolume(v, svc.hasDataKey(v.volumeId));
   const impl = adaptHandlers<ebs.ElasticBlockStoreHandlers>(
     {
       CreateVolume: async (r, ctx) =>
-        toVolume(
+        describe(
           await svc.createVolume(
             {
               availabilityZone: r.availabilityZone,
@@ -48,7 +50,7 @@ export function ebsGrpcService(svc: ElasticBlockStore, log: Logger): ServiceRegi
         ),
       DescribeVolumes: async (r) => {
         const out = await svc.describeVolumes({ volumeIds: r.volumeIds, workspaceId: r.workspaceId, maxResults: r.maxResults, nextToken: r.nextToken });
-        return { volumes: out.volumes.map(toVolume), nextToken: out.nextToken ?? "" };
+        return { volumes: out.volumes.map(describe), nextToken: out.nextToken ?? "" };
       },
       AttachVolume: async (r) => toAttachment(await svc.attachVolume(r.volumeId, r.instanceId, r.device)),
       DetachVolume: async (r) => toAttachment(await svc.detachVolume(r.volumeId, r.instanceId || undefined)),

@@ -56,6 +56,53 @@ export interface WorkspaceRecord {
   createdAt: number;
   /** When the state last changed (epoch seconds), to tell a stuck REBOOTING from a busy one. */
   stateChangedAt?: number;
+  /** The workflow under way, if any: stored with the WorkSpace so a restarted service resumes it. */
+  workflow?: Workflow;
+}
+
+export type WorkflowOperation = "Provision" | ChangeOperation | "Terminate";
+
+/**
+ * A durable workflow: each step is recorded before it runs (phase "begin") and after
+ * ("end", added to done). Every step is idempotent, so resuming means running again every
+ * step not yet done.
+ */
+export interface Workflow {
+  operation: WorkflowOperation;
+  step: string;
+  phase: "begin" | "end";
+  done: string[];
+  startedAt: number;
+  /** Who asked, for steps taken with their permissions (the WorkSpaces grant is the administrator's). */
+  requestedBy: string;
+  /** W3C trace context of the request, so resumed work lands in the request's trace. */
+  traceparent?: string;
+  /** How many times a restarted service has resumed it. */
+  resumed?: number;
+}
+
+/** The steps of each workflow, in order. */
+export const WORKFLOW_STEPS: Record<WorkflowOperation, readonly string[]> = {
+  Provision: ["CreateGrant", "CreateRootVolume", "CreateUserVolume", "AttachVolumes"],
+  Reboot: ["DetachVolumes", "AttachVolumes"],
+  Start: ["AttachVolumes"],
+  Stop: ["DetachVolumes"],
+  Rebuild: ["DetachVolumes", "DeleteRootVolume", "CreateRootVolume", "AttachVolumes"],
+  Terminate: ["ReleaseVolumes", "RetireGrant"],
+};
+
+/** The state each workflow ends in when it succeeds, and when a step can't succeed. */
+export const WORKFLOW_OUTCOMES: Record<WorkflowOperation, readonly [WorkspaceState, WorkspaceState]> = {
+  Provision: ["AVAILABLE", "ERROR"],
+  Reboot: ["AVAILABLE", "UNHEALTHY"],
+  Start: ["AVAILABLE", "UNHEALTHY"],
+  Stop: ["STOPPED", "UNHEALTHY"],
+  Rebuild: ["AVAILABLE", "UNHEALTHY"],
+  Terminate: ["TERMINATED", "ERROR"],
+};
+
+export function newWorkflow(operation: WorkflowOperation, requestedBy: string, traceparent?: string): Workflow {
+  return { operation, step: WORKFLOW_STEPS[operation][0]!, phase: "begin", done: [], startedAt: Date.now() / 1000, requestedBy, ...(traceparent ? { traceparent } : {}) };
 }
 
 /** A request that can't be carried out: its FailedRequests entry. */

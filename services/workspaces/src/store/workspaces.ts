@@ -6,6 +6,14 @@ import type { WorkspaceRecord } from "../domain/workspaces.js";
 const wsKey = (id: string) => `ws:workspace:${id}`;
 const userKey = (dir: string, user: string) => `ws:user:${dir}:${user.toLowerCase()}`;
 const INDEX = "ws:workspaces";
+/** WorkSpaces with a workflow under way: what a restarted service resumes. */
+const WORKFLOWS = "ws:workflows";
+
+// Claims the user and stores the new WorkSpace in one step, so a crash can't leave a claim
+// without a WorkSpace (which would block the user for good).
+const CREATE = `if redis.call('SET', KEYS[1], ARGV[1], 'NX') then
+  redis.call('SET', KEYS[2], ARGV[2]); redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1]); redis.call('SADD', KEYS[4], ARGV[1]); return 1
+end return 0`;
 
 export class WorkspaceStore {
   constructor(private readonly redis: Redis) {}
@@ -21,9 +29,20 @@ export class WorkspaceStore {
     return raws.filter((r): r is string => r !== null).map((r) => JSON.parse(r) as WorkspaceRecord);
   }
 
-  /** Claims the user for a new WorkSpace; false when the user has one already (race-free). */
-  async claimUser(w: WorkspaceRecord): Promise<boolean> {
-    return (await this.redis.set(userKey(w.directoryId, w.userName), w.workspaceId, "NX")) === "OK";
+  /** Stores a new WorkSpace and claims its user; false when the user has one already (race-free). */
+  async create(w: WorkspaceRecord): Promise<boolean> {
+    const keys = [userKey(w.directoryId, w.userName), wsKey(w.workspaceId), INDEX, WORKFLOWS];
+    return (await this.redis.eval(CREATE, keys.length, ...keys, w.workspaceId, JSON.stringify(w), w.createdAt * 1000)) === 1;
+  }
+
+  /** The WorkSpace id the user's claim names, if any. */
+  async claimOf(directoryId: string, userName: string): Promise<string | undefined> {
+    return (await this.redis.get(userKey(directoryId, userName))) ?? undefined;
+  }
+
+  /** WorkSpaces whose workflow a restarted service must resume. */
+  async withWorkflows(): Promise<WorkspaceRecord[]> {
+    return this.many(await this.redis.smembers(WORKFLOWS));
   }
 
   async releaseUser(w: WorkspaceRecord): Promise<void> {
@@ -31,17 +50,30 @@ export class WorkspaceStore {
     await this.redis.eval("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0", 1, userKey(w.directoryId, w.userName), w.workspaceId);
   }
 
+  /** The WorkSpace and whether its workflow is under way, in one transaction. */
   async put(w: WorkspaceRecord): Promise<void> {
-    await this.redis.multi().set(wsKey(w.workspaceId), JSON.stringify(w)).zadd(INDEX, w.createdAt * 1000, w.workspaceId).exec();
+    const tx = this.redis.multi().set(wsKey(w.workspaceId), JSON.stringify(w)).zadd(INDEX, w.createdAt * 1000, w.workspaceId);
+    await (w.workflow ? tx.sadd(WORKFLOWS, w.workspaceId) : tx.srem(WORKFLOWS, w.workspaceId)).exec();
   }
 
-  /** A TERMINATED WorkSpace stays visible for a while, then vanishes, as in AWS. */
+  /**
+   * A TERMINATED WorkSpace stays visible for a while, then vanishes, as in AWS; its user is
+   * free for a new one.
+   */
   async putTerminated(w: WorkspaceRecord, retentionSeconds: number): Promise<void> {
-    await this.redis.multi().set(wsKey(w.workspaceId), JSON.stringify(w), "EX", retentionSeconds).zadd(INDEX, w.createdAt * 1000, w.workspaceId).exec();
+    await this.redis
+      .multi()
+      .set(wsKey(w.workspaceId), JSON.stringify(w), "EX", retentionSeconds)
+      .zadd(INDEX, w.createdAt * 1000, w.workspaceId)
+      .srem(WORKFLOWS, w.workspaceId)
+      .exec();
+    await this.releaseUser(w);
   }
 
+  /** A WorkSpace that never came to be (its request failed): gone, and its user free. */
   async delete(w: WorkspaceRecord): Promise<void> {
-    await this.redis.multi().del(wsKey(w.workspaceId)).zrem(INDEX, w.workspaceId).exec();
+    await this.redis.multi().del(wsKey(w.workspaceId)).zrem(INDEX, w.workspaceId).srem(WORKFLOWS, w.workspaceId).exec();
+    await this.releaseUser(w);
   }
 
   /** Every WorkSpace still stored, oldest first; index entries of expired ones are dropped on the way. */
