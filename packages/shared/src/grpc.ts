@@ -31,6 +31,11 @@ export function adaptHandlers<H>(impl: AsyncHandlers<H>, log: Logger): H {
   const out: Record<string, grpc.handleUnaryCall<unknown, unknown>> = {};
   for (const [name, fn] of Object.entries(impl) as [string, (req: unknown, ctx: CallContext) => Promise<unknown>][]) {
     out[name] = (call, callback) => {
+      const malformed = (call.request as { [MALFORMED]?: string } | null)?.[MALFORMED];
+      if (malformed !== undefined) {
+        callback(toGrpcError(new AwsError("SerializationException", `The request is not a valid ${name} message: ${malformed}.`)) as grpc.ServiceError);
+        return;
+      }
       let ctx: CallContext;
       try {
         const cn = call.getAuthContext().sslPeerCertificate?.subject?.CN;
@@ -50,6 +55,32 @@ export function adaptHandlers<H>(impl: AsyncHandlers<H>, log: Logger): H {
     };
   }
   return out as H;
+}
+
+/** Marks a request whose bytes are not the method's message (see tolerant()). */
+const MALFORMED = Symbol("malformed request");
+
+/**
+ * The service definition with request decoding that never throws: bytes that are not the
+ * method's message reach the handler marked, and are answered INVALID_ARGUMENT with
+ * SerializationException, where grpc-js alone would answer INTERNAL.
+ */
+function tolerant(definition: grpc.ServiceDefinition): grpc.ServiceDefinition {
+  return Object.fromEntries(
+    Object.entries(definition).map(([name, method]) => [
+      name,
+      {
+        ...method,
+        requestDeserialize: (bytes: Buffer) => {
+          try {
+            return method.requestDeserialize(bytes);
+          } catch (e) {
+            return { [MALFORMED]: e instanceof Error ? e.message : String(e) };
+          }
+        },
+      },
+    ]),
+  ) as grpc.ServiceDefinition;
 }
 
 export interface ServiceRegistration {
@@ -82,7 +113,7 @@ export async function startGrpcServer(opts: {
   });
   const status: Record<string, "SERVING" | "NOT_SERVING"> = { "": "SERVING" };
   for (const s of opts.services) {
-    server.addService(s.definition, s.implementation);
+    server.addService(tolerant(s.definition), s.implementation);
     status[s.healthName] = "SERVING";
   }
   const health = new HealthImplementation(status);

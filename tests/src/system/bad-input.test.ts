@@ -1,15 +1,19 @@
-// Malformed and hostile input at both HTTP edges: each gets a 4xx with AWS's error name and a
-// message saying what is wrong; no 5xx, no hang, no state change.
+// Malformed and hostile input at both HTTP edges and at every gRPC operation of the three
+// services: each gets a 4xx (or the matching gRPC status) with AWS's error name and a message
+// saying what is wrong; no 5xx (INTERNAL/UNKNOWN), no hang, no state change.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { SignatureV4 } from "@smithy/signature-v4";
 import { Hash } from "@smithy/hash-node";
 import { HttpRequest } from "@smithy/protocol-http";
-import { ListKeysCommand, ListAliasesCommand } from "@aws-sdk/client-kms";
+import * as grpc from "@grpc/grpc-js";
+import { DescribeKeyCommand, ListKeysCommand, ListAliasesCommand, ListGrantsCommand } from "@aws-sdk/client-kms";
+import { loadEbs, loadKms, loadWorkspaces } from "@envelope/proto";
+import { callerMetadata } from "@envelope/shared";
 import { DescribeWorkspacesCommand } from "@aws-sdk/client-workspaces";
 import { dockerSkipReason, startStack, type Stack } from "../support/stack.js";
-import { DEMO_USERS, kmsClient, workspacesClient } from "../support/clients.js";
+import { DEMO_USERS, callUnary, credentialsFor, ebsGrpc, kmsClient, optionsFor, workspacesClient } from "../support/clients.js";
 
 const skip = dockerSkipReason();
 
@@ -70,6 +74,24 @@ const CASES: [string, () => ReturnType<typeof send>, string][] = [
   ["WorkSpaces: unknown operation", () => ws("DeleteEverything", {}), "UnknownOperationException"],
 ];
 
+/** What malformed input must not change: keys and their states, aliases, grants, volumes, WorkSpaces. */
+async function stateSnapshot() {
+  const admin = kmsClient("admin");
+  const keys = (await admin.send(new ListKeysCommand({}))).Keys ?? [];
+  const keyStates = await Promise.all(keys.map(async (k) => `${k.KeyId}:${(await admin.send(new DescribeKeyCommand({ KeyId: k.KeyId! }))).KeyMetadata!.KeyState}`));
+  const grants = await Promise.all(keys.map(async (k) => (await admin.send(new ListGrantsCommand({ KeyId: k.KeyId! }))).Grants?.length ?? 0));
+  const ebs = ebsGrpc();
+  const volumes = (await callUnary(ebs, ebs.DescribeVolumes, { maxResults: 1000 })).volumes.length;
+  ebs.close();
+  return {
+    keyStates: keyStates.sort(),
+    aliases: (await admin.send(new ListAliasesCommand({}))).Aliases?.length,
+    grants,
+    volumes,
+    workspaces: (await workspacesClient("wsadmin").send(new DescribeWorkspacesCommand({}))).Workspaces?.length,
+  };
+}
+
 describe("bad input: AWS errors, never a 5xx, a hang or a state change", { skip, timeout: 15 * 60_000 }, () => {
   let stack: Stack;
   before(async () => {
@@ -127,5 +149,99 @@ describe("bad input: AWS errors, never a 5xx, a hang or a state change", { skip,
     console.log(`generated inputs tried: ${tried}; answered: ${JSON.stringify(Object.fromEntries(answered))}`);
     const keys = (await kmsClient("admin").send(new ListKeysCommand({}))).Keys?.length;
     assert.ok(keys !== undefined && keys <= 3, "no key was created by the generated input");
+  });
+  test("generated malformed and hostile gRPC requests for every operation of kms, ebs and workspaces", async (t) => {
+    const services = [
+      { address: "127.0.0.1:50051", Ctor: loadKms().envelope.kms.v1.KeyManagementService },
+      { address: "127.0.0.1:50052", Ctor: loadEbs().envelope.ebs.v1.ElasticBlockStore },
+      { address: "127.0.0.1:50053", Ctor: loadWorkspaces().envelope.workspaces.v1.Workspaces },
+    ].map(({ address, Ctor }) => ({ client: new Ctor(address, credentialsFor("client"), optionsFor(address)), methods: Object.values(Ctor.service) }));
+    const before = await stateSnapshot();
+
+    // Values by protobuf field type: the right type, hostile content.
+    const hostileString = fc.oneof(
+      fc.string({ unit: "grapheme", maxLength: 40 }),
+      fc.string({ unit: "binary", maxLength: 300 }),
+      fc.constantFrom("", " ", "../../etc/passwd", "arn:aws:kms:us-west-2:999999999999:key/nope", "arn:aws:s3:::bucket", "alias/", "vol-", "ws-", "d-", "\u0000", "🔑".repeat(500), "x".repeat(70_000)),
+    );
+    const byType: Record<string, fc.Arbitrary<unknown>> = {
+      TYPE_STRING: hostileString,
+      TYPE_INT32: fc.oneof(fc.integer(), fc.constantFrom(0, -1, 2 ** 31 - 1, -(2 ** 31))),
+      TYPE_INT64: fc.oneof(fc.integer(), fc.constantFrom(0, -1)),
+      TYPE_UINT32: fc.nat(),
+      TYPE_BOOL: fc.boolean(),
+      TYPE_DOUBLE: fc.oneof(fc.double(), fc.constantFrom(Number.NaN, Infinity, -1)),
+      TYPE_BYTES: fc.oneof(fc.uint8Array({ maxLength: 300 }).map((b) => Buffer.from(b)), fc.constant(Buffer.alloc(2 * 1024 * 1024, 7))),
+      TYPE_ENUM: fc.integer({ min: -1, max: 20 }),
+    };
+    type Field = { name: string; type: string; label: string; typeName: string };
+    const valueFor = (f: Field): fc.Arbitrary<unknown> => {
+      if (f.type === "TYPE_MESSAGE") {
+        // Maps (encryption contexts, tags): too many pairs, huge or non-ASCII keys and values.
+        if (f.typeName.endsWith("Entry")) return fc.dictionary(hostileString, hostileString, { maxKeys: 80 });
+        return fc.constant({});
+      }
+      const one = byType[f.type] ?? fc.constant(undefined);
+      return f.label === "LABEL_REPEATED" ? fc.array(one, { maxLength: 40 }) : one;
+    };
+    const requestFor = (method: { requestType: { type: { field: Field[] } } }) =>
+      fc.record(Object.fromEntries(method.requestType.type.field.map((f) => [f.name, valueFor(f)])), { requiredKeys: [] });
+    const callerArb = fc.constantFrom(
+      { principal: "arn:aws:iam::111122223333:user/admin" },
+      undefined,
+      { principal: "not an arn" },
+      // A service session a user's certificate may not claim.
+      { principal: "arn:aws:sts::111122223333:assumed-role/aws:ec2-infrastructure/ws-abcdefghi", viaService: "ec2.us-west-2.amazonaws.com" },
+    );
+
+    let tried = 0;
+    const answered = new Map<string, number>();
+    const succeeded: string[] = [];
+    const call = (client: grpc.Client, path: string, serialize: (v: unknown) => Buffer, value: unknown, caller: (typeof callerArb extends fc.Arbitrary<infer C> ? C : never)) =>
+      new Promise<grpc.ServiceError | undefined>((resolve) => {
+        const md = caller ? callerMetadata(caller) : new grpc.Metadata();
+        client.makeUnaryRequest(path, serialize, (b: Buffer) => b, value, md, { deadline: Date.now() + 15_000 }, (err) => resolve(err ?? undefined));
+      });
+    const cases = fc.oneof(
+      // Typed: every field of the method's request, each with a hostile value of its type.
+      fc.constantFrom(...services).chain(({ client, methods }) =>
+        fc.constantFrom(...methods).chain((m) => fc.tuple(fc.constant(client), fc.constant(m), requestFor(m as never), fc.constant("typed" as const))),
+      ),
+      // Raw: bytes that may not be a protobuf message at all.
+      fc.constantFrom(...services).chain(({ client, methods }) =>
+        fc.constantFrom(...methods).chain((m) => fc.tuple(fc.constant(client), fc.constant(m), fc.uint8Array({ minLength: 1, maxLength: 200 }).map((b) => Buffer.from(b)), fc.constant("raw" as const))),
+      ),
+    );
+    await fc.assert(
+      fc.asyncProperty(cases, callerArb, async ([client, method, value, kind], caller) => {
+        let bytes: Buffer;
+        try {
+          bytes = kind === "raw" ? (value as Buffer) : method.requestSerialize(value);
+        } catch {
+          return; // not expressible as the message: the client's own serializer refuses it
+        }
+        tried++;
+        const err = await call(client, method.path, (b) => b as Buffer, bytes, caller);
+        const op = method.path.split("/").pop()!;
+        if (!err) {
+          succeeded.push(op); // a generated request that happens to be valid
+          return;
+        }
+        const label = `${grpc.status[err.code]}/${String(err.metadata?.get("x-aws-error-type")[0] ?? "-")}`;
+        answered.set(label, (answered.get(label) ?? 0) + 1);
+        const where = `${kind} ${method.path} → ${label}: ${err.details}`;
+        assert.ok(![grpc.status.INTERNAL, grpc.status.UNKNOWN, grpc.status.UNAVAILABLE, grpc.status.DEADLINE_EXCEEDED, grpc.status.DATA_LOSS].includes(err.code), where);
+        if (err.code !== grpc.status.RESOURCE_EXHAUSTED) {
+          assert.ok(err.metadata.get("x-aws-error-type")[0], `an AWS error name: ${where}`);
+          assert.ok(err.details.length > 10, `a message that says what is wrong: ${where}`);
+        }
+      }),
+      { numRuns: 600, seed: 20261129 },
+    );
+    for (const s of services) s.client.close();
+    const summary = `gRPC inputs tried: ${tried}; answered: ${JSON.stringify(Object.fromEntries(answered))}; valid by chance: ${JSON.stringify(succeeded)}`;
+    t.diagnostic?.(summary);
+    console.log(summary);
+    assert.deepEqual(await stateSnapshot(), before, "no state change");
   });
 });
