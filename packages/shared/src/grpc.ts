@@ -1,6 +1,9 @@
 // gRPC wiring shared by the three services: a server with the standard health service and
 // graceful shutdown, handlers that turn AwsErrors into statuses, and clients with deadlines.
 import * as grpc from "@grpc/grpc-js";
+import { subscribe } from "node:diagnostics_channel";
+import type { Http2Session, ServerHttp2Stream } from "node:http2";
+import type { TLSSocket } from "node:tls";
 import { HealthImplementation } from "grpc-health-check";
 import { AwsError, asAwsError, fromGrpcError, toGrpcError } from "./errors.js";
 import { type Caller, callerMetadata, readCaller } from "./caller.js";
@@ -100,6 +103,45 @@ export interface RunningGrpcServer {
 
 const MAX_MESSAGE_BYTES = 8 * 1024 * 1024;
 
+let sessionsTuned = false;
+
+/**
+ * Tunes every HTTP/2 session this process serves, on the first stream of each (Node announces
+ * new server streams on a diagnostics channel; grpc-js has no server option for either):
+ * - its receive window becomes as large as a message. Node's default (64 KiB for the
+ *   connection and each stream) makes a client sending a MiB of blocks wait for a window
+ *   update every 64 KiB, which capped uploads at about a third of what the transport does;
+ * - it remembers its peer certificate (see rememberPeerCertificate).
+ * Idempotent. The bench's echo server (the ceiling) calls it too, so it is like for like.
+ */
+export function tuneServerSessions(bytes = MAX_MESSAGE_BYTES): void {
+  if (sessionsTuned) return;
+  sessionsTuned = true;
+  const tuned = new WeakSet<Http2Session>();
+  subscribe("http2.server.stream.created", (message) => {
+    const session = (message as { stream: ServerHttp2Stream }).stream.session;
+    if (!session || tuned.has(session) || session.destroyed) return;
+    tuned.add(session);
+    session.setLocalWindowSize(bytes);
+    session.settings({ initialWindowSize: bytes });
+    rememberPeerCertificate(session);
+  });
+}
+
+/**
+ * grpc-js reads the client's certificate for every call (getAuthContext), and Node builds it
+ * anew each time: the largest single cost of a KMS call in the profile. A session's peer
+ * certificate can't change (TLS 1.3 has no renegotiation), so the session's socket keeps the
+ * first one it built.
+ */
+function rememberPeerCertificate(session: Http2Session): void {
+  const socket = session.socket as TLSSocket;
+  if (typeof socket.getPeerCertificate !== "function") return; // plaintext
+  const read = socket.getPeerCertificate.bind(socket);
+  let first: ReturnType<TLSSocket["getPeerCertificate"]> | undefined;
+  socket.getPeerCertificate = ((detailed?: boolean) => (detailed ? read(true) : (first ??= read()))) as TLSSocket["getPeerCertificate"];
+}
+
 export async function startGrpcServer(opts: {
   host: string;
   port: number;
@@ -107,6 +149,7 @@ export async function startGrpcServer(opts: {
   /** With certificates, gRPC is mutual TLS: every client must present one from the same CA. */
   tls?: TlsFiles | undefined;
 }): Promise<RunningGrpcServer> {
+  tuneServerSessions();
   const server = new grpc.Server({
     "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
     "grpc.max_send_message_length": MAX_MESSAGE_BYTES,

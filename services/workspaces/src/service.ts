@@ -310,12 +310,14 @@ export class WorkspacesService {
       for (const name of WORKFLOW_STEPS[operation]) {
         if (w.workflow !== workflow || workflow?.operation !== operation) throw new Overtaken();
         if (workflow.done.includes(name)) continue;
+        // One write per step boundary: it records the step before as done (and what it made,
+        // such as a volume id) and this one as begun; the last step's end is recorded with the
+        // outcome. Nothing happens between the two, so one write says both.
         Object.assign(workflow, { step: name, phase: "begin" });
         await this.persistently(w, () => this.store.put(w));
         await this.persistently(w, () => this.runStep(span, w, name));
         if (w.workflow !== workflow) throw new Overtaken();
         Object.assign(workflow, { phase: "end", done: [...workflow.done, name] });
-        await this.persistently(w, () => this.store.put(w));
       }
       await this.persistently(w, () => this.setState(span, w, succeeded, { workflow: null }));
     } catch (e) {

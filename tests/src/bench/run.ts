@@ -39,7 +39,14 @@ async function startRedis(): Promise<{ url: string; stop: () => Promise<unknown>
     .withCommand(["redis-server", "--appendonly", "yes", "--appendfsync", "always", "--save", ""])
     .withExposedPorts(6379)
     .start();
-  return { url: `redis://${c.getHost()}:${c.getMappedPort(6379)}`, stop: () => c.stop() };
+  // The container's own address where the host can reach it (Linux bridge): the published
+  // port goes through docker-proxy, a userland copy that would bill every MiB of blocks twice
+  // on a 2-core machine, to Envelope and to the Redis ceiling alike.
+  const ip = c.getIpAddress(c.getNetworkNames()[0]!);
+  const probe = new Redis({ host: ip, port: 6379, lazyConnect: true, connectTimeout: 1000, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  const direct = await probe.connect().then(() => true, () => false);
+  probe.disconnect();
+  return { url: direct ? `redis://${ip}:6379` : `redis://${c.getHost()}:${c.getMappedPort(6379)}`, stop: () => c.stop() };
 }
 
 /** The bare echo server, behind the same mutual TLS as the services, so the ceiling is like for like. */

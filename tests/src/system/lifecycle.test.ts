@@ -8,12 +8,13 @@ import {
   CreateWorkspacesCommand, DescribeWorkspacesCommand, RebootWorkspacesCommand, RebuildWorkspacesCommand, StartWorkspacesCommand,
   StopWorkspacesCommand, TerminateWorkspacesCommand, type Workspace,
 } from "@aws-sdk/client-workspaces";
-import { DisableKeyCommand, EnableKeyCommand } from "@aws-sdk/client-kms";
+import { CancelKeyDeletionCommand, DisableKeyCommand, EnableKeyCommand, ListGrantsCommand, ScheduleKeyDeletionCommand } from "@aws-sdk/client-kms";
 import type { AwsError } from "@envelope/shared";
 import { dockerSkipReason, eventually, startStack, type Stack } from "../support/stack.js";
 import { DIRECTORY, callUnary, ebsGrpc, kmsClient, workspacesClient } from "../support/clients.js";
 
 const skip = dockerSkipReason();
+const DEMO_KEY = "1234abcd-12ab-34cd-56ef-1234567890ab";
 
 describe("lifecycle: reboot, rebuild, stop/start, key state", { skip, timeout: 15 * 60_000 }, () => {
   let stack: Stack;
@@ -117,5 +118,68 @@ describe("lifecycle: reboot, rebuild, stop/start, key state", { skip, timeout: 1
     assert.equal(back.ErrorCode, undefined, "the error is cleared");
     assert.deepEqual((await callUnary(ebs, ebs.ReadBlocks, { volumeId: user.volumeId, startBlock: 3, count: 1 })).blocks, data);
     await ws.send(new TerminateWorkspacesCommand({ TerminateWorkspaceRequests: [{ WorkspaceId: id }] }));
+  });
+  test("a CMK pending deletion makes the next attach fail; CancelKeyDeletion, EnableKey and a reboot bring the data back", async () => {
+    const w = await launch("user140", "alias/workspaces-demo");
+    const id = w.WorkspaceId!;
+    const { user } = await volumes(id);
+    const data = [randomBytes(2048)];
+    await callUnary(ebs, ebs.WriteBlocks, { volumeId: user.volumeId, startBlock: 7, blocks: data });
+    await admin.send(new ScheduleKeyDeletionCommand({ KeyId: DEMO_KEY, PendingWindowInDays: 7 }));
+    try {
+      await ws.send(new RebootWorkspacesCommand({ RebootWorkspaceRequests: [{ WorkspaceId: id }] }));
+      const broken = await reach(id, "UNHEALTHY");
+      assert.equal(broken.ErrorCode, "KMSInvalidStateException");
+      assert.match(broken.ErrorMessage!, /key\/1234abcd-12ab-34cd-56ef-1234567890ab is pending deletion/);
+      const { volumes: vs } = await callUnary(ebs, ebs.DescribeVolumes, { workspaceId: id });
+      assert.ok(vs.every((v) => !v.dataKeyInMemory), "no plaintext data key stays in EBS's memory");
+    } finally {
+      await admin.send(new CancelKeyDeletionCommand({ KeyId: DEMO_KEY }));
+      // As in AWS, a key whose deletion is cancelled is Disabled until enabled.
+      await admin.send(new EnableKeyCommand({ KeyId: DEMO_KEY }));
+    }
+    await ws.send(new RebootWorkspacesCommand({ RebootWorkspaceRequests: [{ WorkspaceId: id }] }));
+    await reach(id, "AVAILABLE");
+    assert.deepEqual((await callUnary(ebs, ebs.ReadBlocks, { volumeId: user.volumeId, startBlock: 7, count: 1 })).blocks, data);
+    await ws.send(new TerminateWorkspacesCommand({ TerminateWorkspaceRequests: [{ WorkspaceId: id }] }));
+    await reach(id, "TERMINATED");
+  });
+
+  test("TerminateWorkspaces from any state leaves no grant, no volume and no plaintext key", async () => {
+    const create = async (userName: string) => {
+      const out = await ws.send(
+        new CreateWorkspacesCommand({
+          Workspaces: [{ DirectoryId: DIRECTORY, UserName: userName, BundleId: "wsb-demo0001", VolumeEncryptionKey: "alias/workspaces-demo", RootVolumeEncryptionEnabled: true, UserVolumeEncryptionEnabled: true, WorkspaceProperties: { RunningMode: "AUTO_STOP" } }],
+        }),
+      );
+      return out.PendingRequests![0]!.WorkspaceId!;
+    };
+    // PENDING: terminated at once, while its volumes are being created.
+    const pending = await create("user150");
+    // STOPPED.
+    const stopped = (await launch("user151", "alias/workspaces-demo")).WorkspaceId!;
+    await ws.send(new StopWorkspacesCommand({ StopWorkspaceRequests: [{ WorkspaceId: stopped }] }));
+    await reach(stopped, "STOPPED");
+    // UNHEALTHY: a reboot while the key is disabled.
+    const unhealthy = (await launch("user152", "alias/workspaces-demo")).WorkspaceId!;
+    await admin.send(new DisableKeyCommand({ KeyId: DEMO_KEY }));
+    try {
+      await ws.send(new RebootWorkspacesCommand({ RebootWorkspaceRequests: [{ WorkspaceId: unhealthy }] }));
+      await reach(unhealthy, "UNHEALTHY");
+    } finally {
+      await admin.send(new EnableKeyCommand({ KeyId: DEMO_KEY }));
+    }
+    // REBOOTING: terminated mid-reboot.
+    const rebooting = (await launch("user153", "alias/workspaces-demo")).WorkspaceId!;
+    await ws.send(new RebootWorkspacesCommand({ RebootWorkspaceRequests: [{ WorkspaceId: rebooting }] }));
+    const ids = [pending, stopped, unhealthy, rebooting];
+    const out = await ws.send(new TerminateWorkspacesCommand({ TerminateWorkspaceRequests: ids.map((WorkspaceId) => ({ WorkspaceId })) }));
+    assert.deepEqual(out.FailedRequests, []);
+    for (const id of ids) await reach(id, "TERMINATED");
+    const grants = (await admin.send(new ListGrantsCommand({ KeyId: DEMO_KEY }))).Grants ?? [];
+    for (const id of ids) {
+      assert.deepEqual(grants.filter((g) => g.GranteePrincipal?.endsWith(`/${id}`)), [], `no grant left for ${id}`);
+      assert.deepEqual((await callUnary(ebs, ebs.DescribeVolumes, { workspaceId: id })).volumes, [], `no volume left for ${id}`);
+    }
   });
 });

@@ -10,7 +10,11 @@ const clientTokenKey = (token: string) => `ebs:client-token:${token}`;
 const INDEX = "ebs:volumes";
 
 export class VolumeStore {
-  constructor(private readonly redis: Redis) {}
+  /** blocks: the connection for block data (by default the same one). */
+  constructor(
+    private readonly redis: Redis,
+    private readonly blocks: Redis = redis,
+  ) {}
 
   async get(volumeId: string): Promise<VolumeRecord | undefined> {
     const raw = await this.redis.get(volumeKey(volumeId));
@@ -58,11 +62,11 @@ export class VolumeStore {
   async writeBlocks(volumeId: string, start: number, blocks: Buffer[]): Promise<void> {
     const fields: (string | Buffer)[] = [];
     blocks.forEach((b, i) => fields.push(String(start + i), b));
-    await this.redis.hset(blocksKey(volumeId), ...fields);
+    await this.blocks.hset(blocksKey(volumeId), ...fields);
   }
 
   async readBlocks(volumeId: string, start: number, count: number): Promise<(Buffer | null)[]> {
     const fields = Array.from({ length: count }, (_, i) => String(start + i));
-    return this.redis.hmgetBuffer(blocksKey(volumeId), ...fields);
+    return this.blocks.hmgetBuffer(blocksKey(volumeId), ...fields);
   }
 }
