@@ -4,7 +4,9 @@ import { chmodSync, existsSync, mkdtempSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { mintCertificates } from "@envelope/shared";
+import { after, before } from "node:test";
 import { DockerComposeEnvironment, type StartedDockerComposeEnvironment, Wait } from "testcontainers";
+import { ebsGrpc } from "./clients.js";
 
 export const ROOT = path.resolve(__dirname, "../../..");
 export const SERVICES = ["redis", "kms", "ebs", "workspaces"] as const;
@@ -84,6 +86,24 @@ export async function startStack(environment: Record<string, string> = {}): Prom
       await env.down({ removeVolumes: true, timeout: 10_000 });
     },
   };
+}
+
+/**
+ * For a suite: starts the stack (and an EBS gRPC client as the "client" certificate) before its
+ * tests, hands both over, and stops them after.
+ */
+export function useStack(started: (stack: Stack, ebs: ReturnType<typeof ebsGrpc>) => void, environment: Record<string, string> = {}): void {
+  let stack: Stack | undefined;
+  let ebs: ReturnType<typeof ebsGrpc> | undefined;
+  before(async () => {
+    stack = await startStack(environment);
+    ebs = ebsGrpc();
+    started(stack, ebs);
+  });
+  after(async () => {
+    ebs?.close();
+    await stack?.down();
+  });
 }
 
 /** Polls fn until it returns a value, or fails after timeoutMs. */

@@ -2,7 +2,7 @@
 // (SIGKILL) and started again, in turn. Afterwards every WorkSpace is AVAILABLE or in ERROR
 // with a reason, the invariant check finds nothing, data written before the faults reads back
 // intact, and terminating everything leaves no grant and no volume. Each loop is bounded.
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -10,7 +10,7 @@ import path from "node:path";
 import { CreateWorkspacesCommand, DescribeWorkspacesCommand, TerminateWorkspacesCommand, type Workspace } from "@aws-sdk/client-workspaces";
 import { DescribeKeyCommand, ListGrantsCommand } from "@aws-sdk/client-kms";
 import { getContainerRuntimeClient } from "testcontainers";
-import { ROOT, SERVICES, dockerSkipReason, eventually, startStack, type Stack } from "../support/stack.js";
+import { ROOT, SERVICES, dockerSkipReason, eventually, useStack, type Stack } from "../support/stack.js";
 import { DIRECTORY, callUnary, ebsGrpc, kmsClient, workspacesClient } from "../support/clients.js";
 import { checkRunningStack } from "../tools/invariants.js";
 
@@ -32,13 +32,9 @@ describe("faults: kill and restart each service while 50 WorkSpaces are created"
   let ebs: ReturnType<typeof ebsGrpc>;
   const figures = { faults: [] as { service: string; downMs: number; wave: number }[], createRetries: 0, refusedWhileDown: {} as Record<string, number> };
 
-  before(async () => {
-    stack = await startStack();
-    ebs = ebsGrpc();
-  });
-  after(async () => {
-    ebs.close();
-    await stack?.down();
+  useStack((s, e) => {
+    stack = s;
+    ebs = e;
   });
 
   /** SIGKILL, then start again (unless the restart policy already did) and wait for healthy. */

@@ -1,7 +1,7 @@
 // The WorkSpace lifecycle the seed implies: the encrypted data key is stored with the volume
 // "for future use in case you reboot or rebuild the WorkSpace", and the plaintext key lives
 // in memory only while the volume is attached.
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import {
@@ -10,7 +10,7 @@ import {
 } from "@aws-sdk/client-workspaces";
 import { CancelKeyDeletionCommand, DisableKeyCommand, EnableKeyCommand, ListGrantsCommand, ScheduleKeyDeletionCommand } from "@aws-sdk/client-kms";
 import type { AwsError } from "@envelope/shared";
-import { dockerSkipReason, eventually, startStack, type Stack } from "../support/stack.js";
+import { dockerSkipReason, eventually, useStack, type Stack } from "../support/stack.js";
 import { DIRECTORY, callUnary, ebsGrpc, kmsClient, workspacesClient } from "../support/clients.js";
 
 const skip = dockerSkipReason();
@@ -22,13 +22,9 @@ describe("lifecycle: reboot, rebuild, stop/start, key state", { skip, timeout: 1
   const admin = kmsClient("admin");
   let ebs: ReturnType<typeof ebsGrpc>;
 
-  before(async () => {
-    stack = await startStack();
-    ebs = ebsGrpc();
-  });
-  after(async () => {
-    ebs.close();
-    await stack?.down();
+  useStack((s, e) => {
+    stack = s;
+    ebs = e;
   });
 
   const describeOne = async (id: string) => (await ws.send(new DescribeWorkspacesCommand({ WorkspaceIds: [id] }))).Workspaces![0]!;

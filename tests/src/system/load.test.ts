@@ -1,10 +1,10 @@
 // 200 concurrent CreateWorkspaces (one per directory user) end with exactly the expected
 // grants and volumes; terminating them all leaves none.
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { CreateWorkspacesCommand, DescribeWorkspacesCommand, TerminateWorkspacesCommand } from "@aws-sdk/client-workspaces";
 import { DescribeKeyCommand, ListGrantsCommand, RevokeGrantCommand, type GrantListEntry } from "@aws-sdk/client-kms";
-import { dockerSkipReason, eventually, startStack, type Stack } from "../support/stack.js";
+import { dockerSkipReason, eventually, useStack, type Stack } from "../support/stack.js";
 import { DIRECTORY, callUnary, ebsGrpc, kmsClient, workspacesClient } from "../support/clients.js";
 import { checkRunningStack } from "../tools/invariants.js";
 
@@ -17,13 +17,9 @@ describe("load: 200 concurrent CreateWorkspaces", { skip, timeout: 20 * 60_000 }
   const admin = kmsClient("admin");
   let ebs: ReturnType<typeof ebsGrpc>;
 
-  before(async () => {
-    stack = await startStack();
-    ebs = ebsGrpc();
-  });
-  after(async () => {
-    ebs.close();
-    await stack?.down();
+  useStack((s, e) => {
+    stack = s;
+    ebs = e;
   });
 
   async function allGrants(keyId: string): Promise<GrantListEntry[]> {
