@@ -3,7 +3,7 @@
 // the volume id and the block index, so a block moved to another index or volume fails to
 // decrypt instead of reading back as wrong data.
 //   stored block = iv (12) | tag (16) | ciphertext
-import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
+import { createCipheriv, createDecipheriv, randomFillSync } from "node:crypto";
 import { AwsError } from "@envelope/shared";
 
 export const MAX_BLOCK_BYTES = 65536;
@@ -18,11 +18,16 @@ const TAG = 16;
 
 const aad = (volumeId: string, index: number) => Buffer.from(`envelope-ebs-v1|${volumeId}|${index}`);
 
+// Both directions copy each block once and allocate no more than they must: the data plane's
+// cost is mostly buffers (a MiB per call), which the profile showed as allocation and GC.
 export function encryptBlock(dataKey: Buffer, volumeId: string, index: number, plaintext: Buffer): Buffer {
-  const iv = randomBytes(IV);
+  const stored = Buffer.allocUnsafe(IV + TAG + plaintext.length);
+  const iv = randomFillSync(stored, 0, IV).subarray(0, IV);
   const cipher = createCipheriv("aes-256-gcm", dataKey, iv, { authTagLength: TAG }).setAAD(aad(volumeId, index));
-  const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()]);
-  return Buffer.concat([iv, cipher.getAuthTag(), ciphertext]);
+  cipher.update(plaintext).copy(stored, IV + TAG);
+  cipher.final(); // GCM is a stream mode: nothing is held back
+  cipher.getAuthTag().copy(stored, IV);
+  return stored;
 }
 
 export function decryptBlock(dataKey: Buffer, volumeId: string, index: number, stored: Buffer): Buffer {
@@ -30,7 +35,9 @@ export function decryptBlock(dataKey: Buffer, volumeId: string, index: number, s
     // A fixed tag length: GCM would otherwise accept a truncated (weaker) tag.
     const decipher = createDecipheriv("aes-256-gcm", dataKey, stored.subarray(0, IV), { authTagLength: TAG }).setAAD(aad(volumeId, index));
     decipher.setAuthTag(stored.subarray(IV, IV + TAG));
-    return Buffer.concat([decipher.update(stored.subarray(IV + TAG)), decipher.final()]);
+    const plaintext = decipher.update(stored.subarray(IV + TAG));
+    decipher.final(); // throws unless the tag matches: only then is the plaintext returned
+    return plaintext;
   } catch {
     throw new AwsError("IncorrectState", `Block ${index} of ${volumeId} failed its integrity check: it was not written to this volume at this index.`);
   }
