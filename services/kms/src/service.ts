@@ -6,7 +6,7 @@ import { AwsError, type Caller, type IdentityStore, type Logger, type Partition,
 import { type EncryptionContext, validateContext } from "./domain/encryption-context.js";
 import { blobKeyId, decryptBlob, encryptBlob, newKeyMaterial, randomDataKey, unwrapKeyMaterial, wrapKeyMaterial } from "./domain/crypto.js";
 import {
-  AWS_MANAGED_ALIASES, type KeyRecord, type KeyUse, aliasArn, assertUsable, awsManagedKeyPolicy, defaultKeyPolicy, keyArn, keyMetadata, newKeyId,
+  AWS_MANAGED_ALIASES, type KeyRecord, type KeyUse, aliasArn, assertNotPendingDeletion, assertUsable, awsManagedKeyPolicy, defaultKeyPolicy, keyArn, keyMetadata, newKeyId,
   parseKeyReference, validateNewAliasName,
 } from "./domain/keys.js";
 import {
@@ -377,7 +377,7 @@ export class KeyManagementService {
       const aliasName = validateNewAliasName(input.AliasName);
       const key = await this.resolveKey(input.TargetKeyId, "TargetKeyId", false);
       await this.authorize(call, caller, "CreateAlias", key);
-      if (key.keyState === "PendingDeletion") throw new AwsError("KMSInvalidStateException", `${key.arn} is pending deletion.`);
+      assertNotPendingDeletion(key);
       if (key.keyManager === "AWS") throw new AwsError("ValidationException", "An alias cannot point to an AWS managed key.");
       const now = nowSeconds();
       if (!(await this.keys.createAlias({ aliasName, targetKeyId: key.keyId, creationDate: now, lastUpdatedDate: now }))) {
@@ -678,20 +678,18 @@ export class KeyManagementService {
   }
 
   enableKey(input: Input, caller: Caller | undefined) {
-    return this.op("EnableKey", caller, input, async (call) => {
-      await this.setKeyState("EnableKey", call, input, caller, (k) => {
-        if (k.keyState === "PendingDeletion") throw new AwsError("KMSInvalidStateException", `${k.arn} is pending deletion.`);
-        return { ...k, keyState: "Enabled" };
-      });
-      return {};
-    });
+    return this.setEnabled("EnableKey", "Enabled", input, caller);
   }
 
   disableKey(input: Input, caller: Caller | undefined) {
-    return this.op("DisableKey", caller, input, async (call) => {
-      await this.setKeyState("DisableKey", call, input, caller, (k) => {
-        if (k.keyState === "PendingDeletion") throw new AwsError("KMSInvalidStateException", `${k.arn} is pending deletion.`);
-        return { ...k, keyState: "Disabled" };
+    return this.setEnabled("DisableKey", "Disabled", input, caller);
+  }
+
+  private setEnabled(name: "EnableKey" | "DisableKey", keyState: "Enabled" | "Disabled", input: Input, caller: Caller | undefined) {
+    return this.op(name, caller, input, async (call) => {
+      await this.setKeyState(name, call, input, caller, (k) => {
+        assertNotPendingDeletion(k);
+        return { ...k, keyState };
       });
       return {};
     });
@@ -704,7 +702,7 @@ export class KeyManagementService {
         throw new AwsError("ValidationException", "PendingWindowInDays must be an integer from 7 to 30.");
       }
       const key = await this.setKeyState("ScheduleKeyDeletion", call, input, caller, (k) => {
-        if (k.keyState === "PendingDeletion") throw new AwsError("KMSInvalidStateException", `${k.arn} is pending deletion.`);
+        assertNotPendingDeletion(k);
         return { ...k, keyState: "PendingDeletion", deletionDate: nowSeconds() + (days as number) * 86400 };
       });
       return { KeyId: key.arn, DeletionDate: key.deletionDate, KeyState: key.keyState, PendingWindowInDays: days };

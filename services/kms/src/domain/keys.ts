@@ -111,13 +111,16 @@ export function validateNewAliasName(name: unknown): string {
 
 export type KeyUse = "cryptographic" | "create-grant" | "metadata";
 
+/** A key pending deletion refuses use and most changes (enable, disable, aliases, a second schedule). */
+export function assertNotPendingDeletion(key: KeyRecord): void {
+  if (key.keyState === "PendingDeletion") throw new AwsError("KMSInvalidStateException", `${key.arn} is pending deletion.`);
+}
+
 /** Key state rules (KMS Developer Guide, key-state.md): disabled keys refuse crypto and CreateGrant. */
 export function assertUsable(key: KeyRecord, use: KeyUse): void {
   if (use === "metadata") return;
   if (key.keyState === "Disabled") throw new AwsError("DisabledException", `${key.arn} is disabled.`);
-  if (key.keyState === "PendingDeletion") {
-    throw new AwsError("KMSInvalidStateException", `${key.arn} is pending deletion.`);
-  }
+  assertNotPendingDeletion(key);
 }
 
 export interface KeyMetadata {
