@@ -39,6 +39,14 @@ export type AttachResult = Attachment & { volumeId: string; dataKeySource?: Data
 
 const nowSeconds = () => Date.now() / 1000;
 
+/** Names the volume on the span, with its WorkSpace and key. */
+function named(span: Span, v: VolumeRecord): VolumeRecord {
+  span.setAttribute("aws.ebs.volume_id", v.volumeId);
+  if (v.workspaceId) span.setAttribute("envelope.workspace_id", v.workspaceId);
+  if (v.kmsKeyArn) span.setAttribute("aws.kms.key_id", v.kmsKeyArn);
+  return v;
+}
+
 export class ElasticBlockStore {
   /** Plaintext data keys of attached volumes. Never logged, traced or stored. */
   private readonly dataKeys = new Map<string, Buffer>();
@@ -77,9 +85,7 @@ export class ElasticBlockStore {
     span.setAttribute("aws.ebs.volume_id", id);
     const v = await this.volumes.get(id);
     if (!v) throw notFound(id);
-    if (v.workspaceId) span.setAttribute("envelope.workspace_id", v.workspaceId);
-    if (v.kmsKeyArn) span.setAttribute("aws.kms.key_id", v.kmsKeyArn);
-    return v;
+    return named(span, v);
   }
 
   /** Every state change is one write and one log line. */
@@ -107,7 +113,7 @@ export class ElasticBlockStore {
           // short (EBS restarted mid-way) is created again under the same id: every step is
           // idempotent (KMS returns the same grant for the same name and parameters).
           const found = await this.volumes.get(existing);
-          if (found && found.state !== "creating") return this.load(span, existing);
+          if (found && found.state !== "creating") return named(span, found);
           volumeId = existing;
           span.setAttribute("envelope.resumed", true);
         }

@@ -133,6 +133,11 @@ export class WorkspacesService {
     });
   }
 
+  /** Runs the WorkSpace's workflow in the background, in the trace of parent (by default the request's). */
+  private startWorkflow(w: WorkspaceRecord, operation: WorkflowOperation, parent: Context = context.active()): void {
+    this.background(`workspaces.${operation}`, parent, w, (span) => this.runWorkflow(span, w, operation));
+  }
+
   /** A WorkSpace as stored, or the very record its running background work holds. */
   private async find(id: string): Promise<WorkspaceRecord | undefined> {
     const stored = isWorkspaceId(id) ? await this.store.get(id) : undefined;
@@ -181,10 +186,10 @@ export class WorkspacesService {
       span.setAttribute("aws.workspaces.error_code", err.code);
       return { ErrorCode: err.code, ErrorMessage: err.message };
     }
+    // Recorded by the workflow's next write (the first volume step's), as every step's end is.
     Object.assign(workflow, { phase: "end", done: ["CreateGrant"] });
     span.addEvent("workspace.state", { from: "", to: "PENDING" });
-    await this.store.put(w);
-    this.background("workspaces.Provision", context.active(), w, (s) => this.runWorkflow(s, w, "Provision"));
+    this.startWorkflow(w, "Provision");
     return w;
   }
 
@@ -233,11 +238,15 @@ export class WorkspacesService {
     }
   }
 
+  /** Detaches a volume from the WorkSpace (EBS drops its plaintext data key); one already detached or gone is fine. */
+  private async detach(w: WorkspaceRecord, volumeId: string): Promise<void> {
+    await this.ebs.detachVolume(this.session(w.workspaceId), { volumeId, instanceId: w.workspaceId }).catch(ignore("IncorrectState", "InvalidVolume.NotFound"));
+  }
+
   /** Detach both volumes: EBS drops the plaintext data keys from memory. */
   private async detachAll(w: WorkspaceRecord): Promise<void> {
-    const session = this.session(w.workspaceId);
     for (const volumeId of [w.rootVolumeId, w.userVolumeId]) {
-      if (volumeId) await this.ebs.detachVolume(session, { volumeId, instanceId: w.workspaceId }).catch(ignore("IncorrectState", "InvalidVolume.NotFound"));
+      if (volumeId) await this.detach(w, volumeId);
     }
   }
 
@@ -249,7 +258,7 @@ export class WorkspacesService {
     const session = this.session(w.workspaceId);
     const held = (await this.ebs.describeVolumes(session, { volumeIds: [], workspaceId: w.workspaceId, maxResults: 0, nextToken: "" })).volumes.map((v) => v.volumeId);
     for (const volumeId of new Set([w.rootVolumeId, w.userVolumeId, ...held].filter((id): id is string => !!id))) {
-      await this.ebs.detachVolume(session, { volumeId, instanceId: w.workspaceId }).catch(ignore("IncorrectState", "InvalidVolume.NotFound"));
+      await this.detach(w, volumeId);
       await this.ebs.deleteVolume(session, volumeId).catch(ignore("InvalidVolume.NotFound"));
     }
     delete w.rootVolumeId;
@@ -306,6 +315,7 @@ export class WorkspacesService {
     const [succeeded, failedState] = WORKFLOW_OUTCOMES[operation];
     const workflow = w.workflow;
     span.setAttribute("envelope.workflow.operation", operation);
+    if (workflow?.resumed) span.setAttributes({ "envelope.workflow.resumed": workflow.resumed, "envelope.workflow.step": workflow.step });
     try {
       for (const name of WORKFLOW_STEPS[operation]) {
         if (w.workflow !== workflow || workflow?.operation !== operation) throw new Overtaken();
@@ -361,10 +371,7 @@ export class WorkspacesService {
       workflow.resumed = (workflow.resumed ?? 0) + 1;
       const parent = workflow.traceparent ? propagation.extract(ROOT_CONTEXT, { traceparent: workflow.traceparent }) : ROOT_CONTEXT;
       this.log.info({ workspaceId: w.workspaceId, operation: workflow.operation, step: workflow.step, phase: workflow.phase }, "resuming workflow");
-      this.background(`workspaces.${workflow.operation}`, parent, w, (span) => {
-        span.setAttributes({ "envelope.workflow.resumed": workflow.resumed!, "envelope.workflow.step": workflow.step });
-        return this.runWorkflow(span, w, workflow.operation);
-      });
+      this.startWorkflow(w, workflow.operation, parent);
       resumed++;
     }
     return resumed;
@@ -386,7 +393,7 @@ export class WorkspacesService {
         continue;
       }
       await this.setState(trace.getActiveSpan(), w, IN_PROGRESS[op], { workflow: newWorkflow(op, who.principal, this.traceparent()) });
-      this.background(`workspaces.${op}`, context.active(), w, (span) => this.runWorkflow(span, w, op));
+      this.startWorkflow(w, op);
     }
     return { FailedRequests: failed };
   }
@@ -407,7 +414,7 @@ export class WorkspacesService {
       }
       // Takes over from any workflow under way: that one stops at its next step.
       await this.setState(trace.getActiveSpan(), w, "TERMINATING", { workflow: newWorkflow("Terminate", who.principal, this.traceparent()) });
-      this.background("workspaces.Terminate", context.active(), w, (s) => this.runWorkflow(s, w, "Terminate"));
+      this.startWorkflow(w, "Terminate");
     }
     return { FailedRequests: failed };
   }
